@@ -1,0 +1,36 @@
+// Checked sampling: the same steps as llama_sampler_sample for CPU sampling,
+// but a missing logits row or an empty selection returns an error code
+// instead of tripping a GGML_ASSERT that would abort the Python process.
+
+#include <vector>
+
+#include "shim.h"
+
+extern "C" int32_t llamamtp_sample(struct llama_sampler * smpl, struct llama_context * ctx, int32_t idx, llama_token * out) {
+    const float * logits = llama_get_logits_ith(ctx, idx);
+    if (logits == nullptr) {
+        return -1;
+    }
+
+    const llama_vocab * vocab = llama_model_get_vocab(llama_get_model(ctx));
+    const int32_t n_vocab = llama_vocab_n_tokens(vocab);
+
+    // Reused across calls: filling it costs n_vocab stores, allocating it would cost more.
+    thread_local std::vector<llama_token_data> candidates;
+    candidates.resize(n_vocab);
+    for (llama_token id = 0; id < n_vocab; id++) {
+        candidates[id] = llama_token_data{id, logits[id], 0.0f};
+    }
+
+    llama_token_data_array cur_p = {candidates.data(), candidates.size(), -1, false};
+    llama_sampler_apply(smpl, &cur_p);
+
+    if (cur_p.selected < 0 || cur_p.selected >= (int64_t) cur_p.size) {
+        return -2;
+    }
+
+    const llama_token token = cur_p.data[cur_p.selected].id;
+    llama_sampler_accept(smpl, token);
+    *out = token;
+    return 0;
+}
