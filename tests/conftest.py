@@ -1,0 +1,85 @@
+"""Shared fixtures: paths into the vendored llama.cpp tree and a tiny model written with gguf."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import gguf
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LLAMA_CPP_DIR = Path(os.environ.get("LLAMAMTP_LLAMA_CPP_DIR", ROOT / "vendor" / "llama.cpp"))
+VOCAB_DIR = LLAMA_CPP_DIR / "models"
+
+# Shape of the tiny llama model: small enough to write and decode in milliseconds.
+TINY_N_EMBD = 32
+TINY_N_LAYER = 2
+TINY_N_HEAD = 4
+TINY_N_FF = 64
+TINY_N_CTX_TRAIN = 256
+
+
+def write_tiny_llama(path: Path, vocab_path: Path, seed: int = 0) -> Path:
+    """Write a random-weight llama model that uses the tokenizer of a vocab-only GGUF."""
+    reader = gguf.GGUFReader(vocab_path)
+    n_vocab = len(reader.fields["tokenizer.ggml.tokens"].data)
+    writer = gguf.GGUFWriter(path, "llama")
+
+    # The tokenizer, copied field by field from the vocab file.
+    for name, field in reader.fields.items():
+        if not name.startswith("tokenizer."):
+            continue
+        sub_type = field.types[1] if len(field.types) > 1 else None
+        writer.add_key_value(name, field.contents(), field.types[0], sub_type=sub_type)
+
+    writer.add_name("tiny-llama")
+    writer.add_block_count(TINY_N_LAYER)
+    writer.add_context_length(TINY_N_CTX_TRAIN)
+    writer.add_embedding_length(TINY_N_EMBD)
+    writer.add_feed_forward_length(TINY_N_FF)
+    writer.add_head_count(TINY_N_HEAD)
+    writer.add_head_count_kv(TINY_N_HEAD)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_rope_dimension_count(TINY_N_EMBD // TINY_N_HEAD)
+    writer.add_vocab_size(n_vocab)
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+
+    rng = np.random.default_rng(seed)
+
+    def add(name: str, *shape: int) -> None:
+        writer.add_tensor(name, rng.standard_normal(shape, dtype=np.float32) * 0.1)
+
+    def add_ones(name: str, size: int) -> None:
+        writer.add_tensor(name, np.ones(size, dtype=np.float32))
+
+    add("token_embd.weight", n_vocab, TINY_N_EMBD)
+    for i in range(TINY_N_LAYER):
+        add_ones(f"blk.{i}.attn_norm.weight", TINY_N_EMBD)
+        for proj in ("attn_q", "attn_k", "attn_v", "attn_output"):
+            add(f"blk.{i}.{proj}.weight", TINY_N_EMBD, TINY_N_EMBD)
+        add_ones(f"blk.{i}.ffn_norm.weight", TINY_N_EMBD)
+        add(f"blk.{i}.ffn_gate.weight", TINY_N_FF, TINY_N_EMBD)
+        add(f"blk.{i}.ffn_up.weight", TINY_N_FF, TINY_N_EMBD)
+        add(f"blk.{i}.ffn_down.weight", TINY_N_EMBD, TINY_N_FF)
+    add_ones("output_norm.weight", TINY_N_EMBD)
+    add("output.weight", n_vocab, TINY_N_EMBD)
+
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+@pytest.fixture(scope="session")
+def qwen35_vocab_path() -> Path:
+    return VOCAB_DIR / "ggml-vocab-qwen35.gguf"
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny llama model with the real llama SPM tokenizer (32,000 tokens)."""
+    path = tmp_path_factory.mktemp("tiny") / "tiny-llama.gguf"
+    return write_tiny_llama(path, VOCAB_DIR / "ggml-vocab-llama-spm.gguf")
