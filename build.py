@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import json
 import os
 import shlex
@@ -196,6 +197,11 @@ def cmake_options(with_tools: bool) -> list[str]:
     return options
 
 
+def without_tools(options: list[str]) -> list[str]:
+    switches = ("-DLLAMA_BUILD_TOOLS=", "-DLLAMA_BUILD_EXAMPLES=")
+    return [option for option in options if not option.startswith(switches)]
+
+
 def generator(options: list[str]) -> str:
     return "Ninja" if "-GNinja" in options else "default"
 
@@ -223,12 +229,16 @@ def build_llama_cpp(source: Path, targets: list[str], with_tools: bool) -> None:
         previous = json.loads(stamp_path.read_text(encoding="utf-8"))
 
     if previous != configured:
-        # A different tree or generator cannot reuse the CMake cache.
+        # A different tree or generator cannot reuse the build folder.
         if previous is not None and (
             previous["source"] != str(source)
             or generator(previous["options"]) != generator(options)
         ):
             shutil.rmtree(CMAKE_BUILD_DIR)
+        # Changed options (CMAKE_ARGS) start from a fresh cache, so a removed
+        # -DGGML_CUDA=on does not linger; object files are still reused.
+        elif previous is not None and without_tools(previous["options"]) != without_tools(options):
+            cache.unlink()
         CMAKE_BUILD_DIR.mkdir(parents=True, exist_ok=True)
         run(["cmake", "-S", str(source), "-B", str(CMAKE_BUILD_DIR), *options], "cmake configure")
         stamp_path.write_text(json.dumps(configured) + "\n", encoding="utf-8")
@@ -263,14 +273,18 @@ def install_libraries(built: Path) -> None:
         shutil.copy2(plain.resolve(), LIB_DIR / soname.name)
 
 
-def compile_extension(source: Path, commit: str, built: Path) -> None:
-    sys.path.insert(0, str(ROOT))
-    try:
-        from llamamtp._ffi_build import make_ffi
-    finally:
-        sys.path.pop(0)
+def load_ffi_builder():
+    """Import llamamtp/_ffi_build.py by path: importing the package needs the extension."""
+    spec = importlib.util.spec_from_file_location(
+        "llamamtp_ffi_build", PACKAGE_DIR / "_ffi_build.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
-    ffi = make_ffi(source, built, commit, ["-Wl,-rpath,$ORIGIN/lib"])
+
+def compile_extension(source: Path, commit: str, built: Path) -> None:
+    ffi = load_ffi_builder().make_ffi(source, built, commit, ["-Wl,-rpath,$ORIGIN/lib"])
     ffi_build_dir = BUILD_DIR / "ffi"
     ffi_build_dir.mkdir(parents=True, exist_ok=True)
     log("compiling the cffi extension")

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import cffi
 
+# build.py loads this file by path, before the package is importable, so it
+# imports nothing from llamamtp.
 MODULE_NAME = "llamamtp._llamamtp_cffi"
 PACKAGE_DIR = Path(__file__).resolve().parent
 DECL_DIR = PACKAGE_DIR / "decl"
