@@ -35,6 +35,8 @@ class Model(NativeOwner):
         load_mtp: bool = False,
         check_tensors: bool = False,
     ) -> None:
+        if not os.fspath(path):
+            raise ValueError("model path is empty; pass the path of a GGUF file")
         self.path = Path(path)
         _check_model_file(self.path)
 

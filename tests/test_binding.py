@@ -52,7 +52,7 @@ def test_model_metadata(model: Model) -> None:
 
 
 def test_decode_returns_logits_of_vocab_size(model: Model) -> None:
-    with Context(model, n_ctx=128, n_threads=2) as ctx:
+    with Context(model, n_ctx=128, n_threads=1) as ctx:
         tokens = model.vocab.tokenize(PROMPT)
         decode_prompt(ctx, tokens)
         logits = ctx.logits()
@@ -64,7 +64,10 @@ def test_decode_returns_logits_of_vocab_size(model: Model) -> None:
 
 def test_batched_and_incremental_decode_agree(model: Model) -> None:
     tokens = model.vocab.tokenize(PROMPT)
-    with Context(model, n_ctx=128) as whole, Context(model, n_ctx=128) as steps:
+    with (
+        Context(model, n_ctx=128, n_threads=1) as whole,
+        Context(model, n_ctx=128, n_threads=1) as steps,
+    ):
         decode_prompt(whole, tokens)
         batch = Batch(1)
         for pos, token in enumerate(tokens):
@@ -75,7 +78,7 @@ def test_batched_and_incremental_decode_agree(model: Model) -> None:
 
 def test_logits_for_every_output_row(model: Model) -> None:
     tokens = model.vocab.tokenize(PROMPT)
-    with Context(model, n_ctx=128) as ctx:
+    with Context(model, n_ctx=128, n_threads=1) as ctx:
         decode_prompt(ctx, tokens, logits_all=True)
         rows = [ctx.logits(i) for i in range(len(tokens))]
         assert not np.array_equal(rows[0], rows[-1])
@@ -84,7 +87,7 @@ def test_logits_for_every_output_row(model: Model) -> None:
 
 def test_seq_rm_then_redecode(model: Model) -> None:
     tokens = model.vocab.tokenize(PROMPT)
-    with Context(model, n_ctx=128) as ctx:
+    with Context(model, n_ctx=128, n_threads=1) as ctx:
         decode_prompt(ctx, tokens)
         expected = ctx.logits()
         assert ctx.seq_rm(0, len(tokens) - 1, -1)
@@ -96,7 +99,7 @@ def test_seq_rm_then_redecode(model: Model) -> None:
 
 
 def test_memory_clear(model: Model) -> None:
-    with Context(model, n_ctx=128) as ctx:
+    with Context(model, n_ctx=128, n_threads=1) as ctx:
         decode_prompt(ctx, model.vocab.tokenize(PROMPT))
         ctx.memory_clear()
         assert ctx.seq_pos_max() == -1
@@ -105,7 +108,10 @@ def test_memory_clear(model: Model) -> None:
 def test_state_round_trip(model: Model) -> None:
     tokens = model.vocab.tokenize(PROMPT)
     next_token = model.vocab.tokenize(" again", add_special=False)[0]
-    with Context(model, n_ctx=128) as source, Context(model, n_ctx=128) as target:
+    with (
+        Context(model, n_ctx=128, n_threads=1) as source,
+        Context(model, n_ctx=128, n_threads=1) as target,
+    ):
         decode_prompt(source, tokens)
         target.state_set(source.state_get())
         assert target.seq_pos_max() == len(tokens) - 1
@@ -119,7 +125,10 @@ def test_state_round_trip(model: Model) -> None:
 def test_session_file_round_trip(model: Model, tmp_path: Path) -> None:
     tokens = model.vocab.tokenize(PROMPT)
     path = tmp_path / "session.bin"
-    with Context(model, n_ctx=128) as source, Context(model, n_ctx=128) as target:
+    with (
+        Context(model, n_ctx=128, n_threads=1) as source,
+        Context(model, n_ctx=128, n_threads=1) as target,
+    ):
         decode_prompt(source, tokens)
         source.state_save_file(path, tokens)
         assert target.state_load_file(path) == tokens
@@ -127,13 +136,13 @@ def test_session_file_round_trip(model: Model, tmp_path: Path) -> None:
 
 
 def test_greedy_sampler_picks_argmax(model: Model) -> None:
-    with Context(model, n_ctx=128) as ctx:
+    with Context(model, n_ctx=128, n_threads=1) as ctx:
         decode_prompt(ctx, model.vocab.tokenize(PROMPT))
         assert Sampler().greedy().sample(ctx) == int(np.argmax(ctx.logits()))
 
 
 def test_seeded_sampler_repeats(model: Model) -> None:
-    with Context(model, n_ctx=128) as ctx:
+    with Context(model, n_ctx=128, n_threads=1) as ctx:
         decode_prompt(ctx, model.vocab.tokenize(PROMPT))
         first = [Sampler().top_k(50).temp(1.5).dist(seed=7).sample(ctx) for _ in range(3)]
         assert len(set(first)) == 1
@@ -150,7 +159,7 @@ def test_sampler_chain_names(model: Model) -> None:
 def test_grammar_constrains_tokens(model: Model) -> None:
     vocab = model.vocab
     tokens = vocab.tokenize(PROMPT)
-    with Context(model, n_ctx=128) as ctx:
+    with Context(model, n_ctx=128, n_threads=1) as ctx:
         decode_prompt(ctx, tokens)
         chain = Sampler().grammar(vocab, 'root ::= "yes" | "no"').greedy()
         text = b""
@@ -166,14 +175,14 @@ def test_grammar_constrains_tokens(model: Model) -> None:
 
 
 def test_logit_bias_forces_token(model: Model) -> None:
-    with Context(model, n_ctx=128) as ctx:
+    with Context(model, n_ctx=128, n_threads=1) as ctx:
         decode_prompt(ctx, model.vocab.tokenize(PROMPT))
         chain = Sampler().logit_bias(model.n_vocab, {1234: 1000.0}).greedy()
         assert chain.sample(ctx) == 1234
 
 
 def test_quantize_q8_0(tiny_llama_path: Path, tmp_path: Path) -> None:
-    out = llamamtp.quantize(tiny_llama_path, tmp_path / "tiny-q8_0.gguf", "Q8_0", n_threads=2)
+    out = llamamtp.quantize(tiny_llama_path, tmp_path / "tiny-q8_0.gguf", "Q8_0", n_threads=1)
     with Model(out) as quantized:
         assert quantized.ftype == "Q8_0"
         assert quantized.size < tiny_llama_path.stat().st_size
@@ -203,7 +212,7 @@ def test_silent_by_default(tiny_llama_path: Path, caplog: pytest.LogCaptureFixtu
 
 def test_with_block_closes(tiny_llama_path: Path) -> None:
     with Model(tiny_llama_path) as model:
-        with Context(model, n_ctx=32) as ctx:
+        with Context(model, n_ctx=32, n_threads=1) as ctx:
             pass
         assert ctx.closed
         assert not model.closed
