@@ -9,6 +9,8 @@ import gguf
 import numpy as np
 import pytest
 
+from llamamtp.synthetic import ARCHS, Oracle, read_oracle, write_oracle, write_tiny
+
 ROOT = Path(__file__).resolve().parent.parent
 LLAMA_CPP_DIR = Path(os.environ.get("LLAMAMTP_LLAMA_CPP_DIR", ROOT / "vendor" / "llama.cpp"))
 VOCAB_DIR = LLAMA_CPP_DIR / "models"
@@ -83,3 +85,44 @@ def tiny_llama_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny llama model with the real llama SPM tokenizer (32,000 tokens)."""
     path = tmp_path_factory.mktemp("tiny") / "tiny-llama.gguf"
     return write_tiny_llama(path, VOCAB_DIR / "ggml-vocab-llama-spm.gguf")
+
+
+# Synthetic Qwen3.5-family models, written once per test run.
+
+ORACLE_ALPHA = 0.75
+
+
+@pytest.fixture(scope="session")
+def synthetic_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("synthetic")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_paths(synthetic_dir: Path) -> dict[str, Path]:
+    """Tiny random-weight F32 models by architecture: qwen35, qwen35moe, qwen3next."""
+    return {arch: write_tiny(synthetic_dir / f"tiny-{arch}.gguf", arch) for arch in ARCHS}
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen35_path(tiny_model_paths: dict[str, Path]) -> Path:
+    return tiny_model_paths["qwen35"]
+
+
+@pytest.fixture(scope="session")
+def oracle_paths(synthetic_dir: Path) -> dict[float, Path]:
+    """Tiny F32 oracle models by acceptance rate alpha."""
+    return {
+        alpha: write_oracle(synthetic_dir / f"oracle-{alpha}.gguf", "tiny", alpha)
+        for alpha in (0.5, ORACLE_ALPHA)
+    }
+
+
+@pytest.fixture(scope="session")
+def oracle_tiny_path(oracle_paths: dict[float, Path]) -> Path:
+    """A tiny F32 oracle model with acceptance rate ``ORACLE_ALPHA``."""
+    return oracle_paths[ORACLE_ALPHA]
+
+
+@pytest.fixture(scope="session")
+def oracle_tiny(oracle_tiny_path: Path) -> Oracle:
+    return read_oracle(oracle_tiny_path)
