@@ -14,6 +14,7 @@ from llamamtp.info import backends, devices, llama_cpp_commit, system_info
 from llamamtp.model import Model
 from llamamtp.quantize import quantize
 from llamamtp.sampler import Sampler
+from llamamtp.session import Session, SessionStats
 from llamamtp.vocab import Vocab
 
 __all__ = [
@@ -25,6 +26,8 @@ __all__ = [
     "LlamaError",
     "Model",
     "Sampler",
+    "Session",
+    "SessionStats",
     "Vocab",
     "__version__",
     "backends",

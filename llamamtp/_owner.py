@@ -42,6 +42,9 @@ class NativeOwner:
 
     def close(self) -> None:
         """Free the native object (and close objects that depend on it). Idempotent."""
+        if getattr(self, "_closing", False) or not self._finalizer.alive:
+            return
+        self._closing = True
         for child in list(self._children):
             child.close()
         self._finalizer()

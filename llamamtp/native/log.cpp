@@ -3,6 +3,8 @@
 // debug chatter during decoding never pays for a trip into the interpreter.
 
 #include <atomic>
+#include <cstdarg>
+#include <cstdio>
 #include <string>
 
 #include "shim.h"
@@ -57,4 +59,17 @@ extern "C" const char * llamamtp_last_error(void) {
 extern "C" void llamamtp_clear_error(void) {
     t_last_error.clear();
     t_in_error = false;
+}
+
+void shim_set_error(const char * format, ...) {
+    char buffer[512];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(buffer, sizeof(buffer), format, args);
+    va_end(args);
+
+    if (t_last_error.size() < k_max_error_bytes) {
+        t_last_error += buffer;
+        t_last_error += "\n";
+    }
 }

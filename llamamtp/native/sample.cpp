@@ -6,7 +6,7 @@
 
 #include "shim.h"
 
-extern "C" int32_t llamamtp_sample(struct llama_sampler * smpl, struct llama_context * ctx, int32_t idx, llama_token * out) {
+int32_t shim_sample(struct llama_sampler * smpl, struct llama_context * ctx, int32_t idx, llama_token * out) {
     const float * logits = llama_get_logits_ith(ctx, idx);
     if (logits == nullptr) {
         return -1;
@@ -33,4 +33,8 @@ extern "C" int32_t llamamtp_sample(struct llama_sampler * smpl, struct llama_con
     llama_sampler_accept(smpl, token);
     *out = token;
     return 0;
+}
+
+extern "C" int32_t llamamtp_sample(struct llama_sampler * smpl, struct llama_context * ctx, int32_t idx, llama_token * out) {
+    return shim_sample(smpl, ctx, idx, out);
 }

@@ -1,4 +1,5 @@
-// C++ entry to the shim's C declarations in ../decl/80_shim.h.
+// C++ entry to the shim's C declarations in ../decl/, plus helpers shared by
+// the shim's own sources.
 #pragma once
 
 #include <stdbool.h>
@@ -8,7 +9,15 @@
 
 extern "C" {
 #include "80_shim.h"
+#include "85_session.h"
 
 // Defined by the cffi module (decl/90_callbacks.h).
 void llamamtp_py_log(int32_t level, const char * text);
 }
+
+// Record an error message for llamamtp_last_error() on this thread (printf format).
+void shim_set_error(const char * format, ...) __attribute__((format(printf, 1, 2)));
+
+// Sample output row idx of ctx's last pass with smpl and accept the token.
+// Returns 0, -1 when ctx has no logits for idx, -2 when nothing was selected.
+int32_t shim_sample(struct llama_sampler * smpl, struct llama_context * ctx, int32_t idx, llama_token * out);

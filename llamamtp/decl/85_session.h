@@ -1,0 +1,90 @@
+/*
+ * The native MTP session (llamamtp/native/session.cpp): one sequence decoded
+ * on a target context, optionally drafted by an MTP context on the same model.
+ * Valid C, read by cffi and by the C++ sources (see 80_shim.h).
+ *
+ * Every call that can fail returns a negative LLAMAMTP_ERR_* code and leaves
+ * a message for llamamtp_last_error(); the session stays usable after
+ * LLAMAMTP_ERR_INVALID and LLAMAMTP_ERR_CONTEXT_FULL. After
+ * LLAMAMTP_ERR_DECODE or LLAMAMTP_ERR_ROLLBACK its memory no longer matches
+ * the tokens it reports; call llamamtp_session_reset before reuse.
+ */
+
+enum llamamtp_status {
+    LLAMAMTP_OK = 0,
+    LLAMAMTP_ERR_INVALID = -1,      /* bad argument: token id, length, state */
+    LLAMAMTP_ERR_CONTEXT_FULL = -2, /* no room left in n_ctx */
+    LLAMAMTP_ERR_DECODE = -3,       /* llama_process failed on a context */
+    LLAMAMTP_ERR_SAMPLE = -4,       /* the sampler chain selected no token */
+    LLAMAMTP_ERR_ROLLBACK = -5      /* memory could not drop rejected positions */
+};
+
+struct llamamtp_session;
+
+/* Counters since creation or the last llamamtp_session_reset_stats. Times in seconds. */
+struct llamamtp_stats {
+    int64_t n_prefill;     /* prompt tokens decoded by prefill */
+    int64_t n_steps;       /* verify passes of the target (each yields at least one token) */
+    int64_t n_generated;   /* tokens returned by verify/step */
+    int64_t n_drafted;     /* draft tokens proposed by the MTP head */
+    int64_t n_accepted;    /* draft tokens the target accepted */
+    double t_prefill;      /* target passes over prompts, MTP catch-up included */
+    double t_draft;        /* MTP passes that produce draft tokens */
+    double t_verify;       /* target passes over [last, draft...] */
+    double t_catchup;      /* MTP passes that mirror a verify batch */
+    double t_sample;       /* sampling and acceptance on the target's logits */
+};
+
+/*
+ * Create a session. ctx_tgt is the target context; ctx_mtp an MTP context
+ * created with ctx_other = ctx_tgt, or NULL for plain decoding. smpl is the
+ * sampler chain applied to every verified position. None of them is owned:
+ * they must outlive the session. n_draft_max caps the draft length (0 with
+ * ctx_mtp == NULL); on hybrid or recurrent models ctx_tgt needs
+ * n_rs_seq >= n_draft_max so rejected drafts can be rolled back.
+ * Returns NULL on invalid arguments (see llamamtp_last_error).
+ */
+struct llamamtp_session * llamamtp_session_init(struct llama_context * ctx_tgt, struct llama_context * ctx_mtp, struct llama_sampler * smpl, int32_t n_draft_max);
+void llamamtp_session_free(struct llamamtp_session * session);
+
+/* Forget every token: clears both contexts' memory; the statistics stay. */
+void llamamtp_session_reset(struct llamamtp_session * session);
+void llamamtp_session_reset_stats(struct llamamtp_session * session);
+
+/*
+ * Append tokens to the sequence. All but the last are decoded by the target
+ * (and mirrored into the MTP context) in chunks of n_batch; the last is kept
+ * as the pending token that the next step decodes. Returns LLAMAMTP_OK or an
+ * error code; nothing is decoded when the tokens are invalid or do not fit.
+ */
+int32_t llamamtp_session_prefill(struct llamamtp_session * session, const llama_token * tokens, int32_t n_tokens);
+
+/*
+ * Draft up to n_draft tokens after the pending token with the MTP head
+ * (greedy on its logits) into out. Returns the number drafted (0 when no
+ * room is left) or an error code. The MTP context's memory is restored.
+ */
+int32_t llamamtp_session_draft(struct llamamtp_session * session, int32_t n_draft, llama_token * out);
+
+/*
+ * Run the target on [pending, draft...], sample each position with the
+ * sampler chain and accept while the sample equals the draft. Writes the
+ * accepted draft tokens plus the target's next token to out (n_draft + 1
+ * entries must fit) and returns their count, or an error code. Stops after
+ * an end-of-generation token. Positions past the accepted ones are removed
+ * from both contexts.
+ */
+int32_t llamamtp_session_verify(struct llamamtp_session * session, const llama_token * draft, int32_t n_draft, llama_token * out);
+
+/*
+ * Draft + verify in one call: at most n_draft draft tokens, and at most
+ * n_max_tokens tokens returned (n_max_tokens >= 1). out must hold
+ * n_max_tokens entries. Returns the count or an error code.
+ */
+int32_t llamamtp_session_step(struct llamamtp_session * session, int32_t n_draft, int32_t n_max_tokens, llama_token * out);
+
+/* Tokens in the target's memory (the pending token excluded). */
+int32_t llamamtp_session_n_past(const struct llamamtp_session * session);
+/* The pending token, or -1 before the first prefill. */
+llama_token llamamtp_session_pending(const struct llamamtp_session * session);
+void llamamtp_session_get_stats(const struct llamamtp_session * session, struct llamamtp_stats * out);

@@ -1,0 +1,311 @@
+"""``Session``: one sequence decoded natively, with MTP drafting or plainly."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from llamamtp._native import ffi, lib
+from llamamtp._owner import NativeOwner
+from llamamtp.context import Context
+from llamamtp.errors import ContextFullError, LlamaError, clear_native_error, native_error
+from llamamtp.model import Model
+from llamamtp.sampler import Sampler
+
+# Longest draft a session accepts. Acceptance decays geometrically with the
+# draft position, so drafts this long almost never pay for their verify rows.
+MAX_DRAFT = 16
+DEFAULT_N_DRAFT = 3
+
+
+@dataclass(frozen=True)
+class SessionStats:
+    """Counters of a session since it was created or :meth:`Session.reset_stats` ran.
+
+    Attributes:
+        n_prefill: prompt tokens decoded by prefill.
+        n_steps: target passes that verified a draft (each yields at least one token).
+        n_generated: tokens produced by those passes.
+        n_drafted: draft tokens proposed by the MTP head.
+        n_accepted: draft tokens the target accepted.
+        t_prefill: seconds in prompt processing (MTP catch-up included).
+        t_draft: seconds in MTP passes that produce drafts.
+        t_verify: seconds in target passes over ``[pending, draft...]``.
+        t_catchup: seconds in MTP passes that mirror a verify batch.
+        t_sample: seconds sampling and accepting on the target's logits.
+    """
+
+    n_prefill: int
+    n_steps: int
+    n_generated: int
+    n_drafted: int
+    n_accepted: int
+    t_prefill: float
+    t_draft: float
+    t_verify: float
+    t_catchup: float
+    t_sample: float
+
+    @property
+    def acceptance_rate(self) -> float:
+        """Accepted draft tokens per drafted token (0.0 before any draft)."""
+        return self.n_accepted / self.n_drafted if self.n_drafted else 0.0
+
+    @property
+    def mean_accepted_length(self) -> float:
+        """Accepted draft tokens per step (0.0 before any step)."""
+        return self.n_accepted / self.n_steps if self.n_steps else 0.0
+
+    @property
+    def tokens_per_step(self) -> float:
+        """Generated tokens per target pass: 1.0 for plain decoding."""
+        return self.n_generated / self.n_steps if self.n_steps else 0.0
+
+    @property
+    def t_generate(self) -> float:
+        """Seconds spent generating (prefill excluded)."""
+        return self.t_draft + self.t_verify + self.t_catchup + self.t_sample
+
+
+class Session(NativeOwner):
+    """Generate tokens for one sequence; the draft/verify loop runs natively.
+
+    With ``n_draft >= 1`` (the default is 3) the model's MTP head drafts up to
+    ``n_draft`` tokens per step and the full model verifies them in one pass.
+    ``n_draft=0`` decodes plainly through the same native loop, for
+    comparisons. The tokens are those plain decoding with the same sampler
+    would produce.
+
+    ``model`` is a path (the session loads and owns the model) or a
+    :class:`Model` loaded with ``load_mtp=True`` (the caller keeps owning it).
+    ``sampler`` defaults to greedy decoding; the session takes ownership of
+    the chain it is given.
+    """
+
+    _kind = "session"
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | Model,
+        *,
+        n_draft: int = DEFAULT_N_DRAFT,
+        sampler: Sampler | None = None,
+        n_ctx: int = 4096,
+        n_batch: int = 512,
+        n_ubatch: int = 512,
+        n_threads: int | None = None,
+        n_threads_batch: int | None = None,
+        n_gpu_layers: int = 0,
+        flash_attn: bool | None = None,
+    ) -> None:
+        if not 0 <= n_draft <= MAX_DRAFT:
+            raise ValueError(
+                f"n_draft must be between 0 (plain decoding) and {MAX_DRAFT}, got {n_draft}"
+            )
+        if n_draft >= n_batch:
+            raise ValueError(f"n_draft={n_draft} must be smaller than n_batch={n_batch}")
+
+        self._owns_model = not isinstance(model, Model)
+        if isinstance(model, Model):
+            self.model = model
+        else:
+            self.model = Model(model, n_gpu_layers=n_gpu_layers, load_mtp=n_draft > 0)
+        try:
+            self._open(n_draft, sampler, n_ctx, n_batch, n_ubatch, n_threads, n_threads_batch,
+                       flash_attn)  # fmt: skip
+        except BaseException:
+            if self._owns_model:
+                self.model.close()
+            raise
+
+    def _open(self, n_draft, sampler, n_ctx, n_batch, n_ubatch, n_threads, n_threads_batch,
+              flash_attn) -> None:  # fmt: skip
+        model = self.model
+        if n_draft > 0 and model.n_layer_nextn == 0:
+            raise ValueError(
+                f"model {str(model.path)!r} has no NextN (MTP) layers, so it cannot draft; "
+                f"use n_draft=0 for plain decoding or a model with an MTP head"
+            )
+
+        common = dict(
+            n_ctx=n_ctx,
+            n_batch=n_batch,
+            n_ubatch=n_ubatch,
+            n_threads=n_threads,
+            n_threads_batch=n_threads_batch,
+            flash_attn=flash_attn,
+        )
+        self.target = Context(model, n_rs_seq=n_draft, n_outputs_max=n_draft + 1, **common)
+        self.mtp = None
+        if n_draft > 0:
+            self.mtp = Context(model, ctx_type="mtp", ctx_other=self.target, **common)
+
+        self.sampler = sampler if sampler is not None else Sampler().greedy()
+        self.n_draft = n_draft
+        self.vocab = model.vocab
+
+        clear_native_error()
+        mtp_ptr = self.mtp.ptr if self.mtp is not None else ffi.NULL
+        ptr = lib.llamamtp_session_init(self.target.ptr, mtp_ptr, self.sampler.ptr, n_draft)
+        if ptr == ffi.NULL:
+            raise ValueError(f"could not create the session: {native_error()}")
+        self._own(ptr, lib.llamamtp_session_free, self.target, self.mtp, self.sampler)
+        # Closing any of these first closes the session, which points into them.
+        for owner in (self.target, self.mtp, self.sampler):
+            if owner is not None:
+                owner._adopt(self)
+        self._out = ffi.new("llama_token[]", MAX_DRAFT + 1)
+        self.finish_reason: str | None = None
+
+    def close(self) -> None:
+        """Free the session, its contexts and sampler, and the model if the session loaded it."""
+        super().close()
+        for owner in (self.mtp, self.target, self.sampler):
+            if owner is not None:
+                owner.close()
+        if self._owns_model:
+            self.model.close()
+
+    # State
+
+    @property
+    def n_past(self) -> int:
+        """Tokens in the target's memory (the pending token excluded)."""
+        return lib.llamamtp_session_n_past(self.ptr)
+
+    @property
+    def pending(self) -> int | None:
+        """The last known token, decoded by the next step; None before the first prefill."""
+        token = lib.llamamtp_session_pending(self.ptr)
+        return None if token < 0 else token
+
+    @property
+    def n_ctx(self) -> int:
+        return self.target.n_ctx
+
+    @property
+    def stats(self) -> SessionStats:
+        """Counters and per-phase times since creation or :meth:`reset_stats`."""
+        raw = ffi.new("struct llamamtp_stats *")
+        lib.llamamtp_session_get_stats(self.ptr, raw)
+        return SessionStats(
+            n_prefill=raw.n_prefill,
+            n_steps=raw.n_steps,
+            n_generated=raw.n_generated,
+            n_drafted=raw.n_drafted,
+            n_accepted=raw.n_accepted,
+            t_prefill=raw.t_prefill,
+            t_draft=raw.t_draft,
+            t_verify=raw.t_verify,
+            t_catchup=raw.t_catchup,
+            t_sample=raw.t_sample,
+        )
+
+    def reset(self) -> None:
+        """Forget every token (statistics and sampler state stay)."""
+        lib.llamamtp_session_reset(self.ptr)
+        self.finish_reason = None
+
+    def reset_stats(self) -> None:
+        lib.llamamtp_session_reset_stats(self.ptr)
+
+    # The loop, one call at a time
+
+    def prefill(self, tokens: Sequence[int]) -> None:
+        """Append tokens: all but the last are decoded now, the last becomes pending."""
+        tokens = list(tokens)
+        if not tokens:
+            raise ValueError("prefill needs at least one token")
+        used = self.n_past + (self.pending is not None)
+        if used + len(tokens) > self.n_ctx:
+            raise ValueError(
+                f"prompt of {len(tokens)} tokens does not fit in n_ctx={self.n_ctx} "
+                f"({used} already used); shorten it or create the session with a larger n_ctx"
+            )
+        c_tokens = ffi.new("llama_token[]", tokens)
+        self._call("prefill", lib.llamamtp_session_prefill, c_tokens, len(tokens))
+
+    def draft(self, n_draft: int | None = None) -> list[int]:
+        """Draft up to ``n_draft`` tokens (default: the session's) after the pending token."""
+        n_draft = self._n_draft(n_draft)
+        count = self._call("draft", lib.llamamtp_session_draft, n_draft, self._out)
+        return list(ffi.unpack(self._out, count))
+
+    def verify(self, draft: Sequence[int]) -> list[int]:
+        """Verify a draft; returns the accepted draft tokens plus the target's next token."""
+        draft = list(draft)
+        self._n_draft(len(draft))
+        c_draft = ffi.new("llama_token[]", draft) if draft else ffi.NULL
+        count = self._call("verify", lib.llamamtp_session_verify, c_draft, len(draft), self._out)
+        return list(ffi.unpack(self._out, count))
+
+    def step(self, n_draft: int | None = None, max_tokens: int = MAX_DRAFT + 1) -> list[int]:
+        """Draft and verify in one native call; returns 1 to ``max_tokens`` new tokens."""
+        n_draft = self._n_draft(n_draft)
+        max_tokens = max(1, min(max_tokens, MAX_DRAFT + 1))
+        count = self._call("step", lib.llamamtp_session_step, n_draft, max_tokens, self._out)
+        return list(ffi.unpack(self._out, count))
+
+    # The loop as a generator
+
+    def generate(
+        self,
+        prompt: Sequence[int] | None = None,
+        max_tokens: int | None = 256,
+        n_draft: int | None = None,
+    ) -> Iterator[int]:
+        """Yield generated tokens as steps produce them.
+
+        ``prompt`` is prefilled first when given. Generation ends after an
+        end-of-generation token (``finish_reason == "stop"``), after
+        ``max_tokens`` tokens or when the context is full (``"length"``).
+        ``max_tokens=None`` generates until one of the others.
+        """
+        if max_tokens is not None and max_tokens < 0:
+            raise ValueError(f"max_tokens must be >= 0 or None, got {max_tokens}")
+        if prompt is not None:
+            self.prefill(prompt)
+        self.finish_reason = None
+        n_generated = 0
+        while max_tokens is None or n_generated < max_tokens:
+            budget = MAX_DRAFT + 1 if max_tokens is None else max_tokens - n_generated
+            try:
+                tokens = self.step(n_draft, budget)
+            except ContextFullError:
+                break
+            for token in tokens:
+                n_generated += 1
+                yield token
+                if self.vocab.is_eog(token):
+                    self.finish_reason = "stop"
+                    return
+        self.finish_reason = "length"
+
+    # Helpers
+
+    def _n_draft(self, n_draft: int | None) -> int:
+        if n_draft is None:
+            return self.n_draft
+        if not 0 <= n_draft <= self.n_draft:
+            raise ValueError(
+                f"n_draft must be between 0 and this session's n_draft={self.n_draft}, "
+                f"got {n_draft}"
+            )
+        return n_draft
+
+    def _call(self, call: str, function, *args) -> int:
+        """Run a native session call and turn a negative status into an exception."""
+        ptr = self.ptr
+        clear_native_error()
+        status = function(ptr, *args)
+        if status >= 0:
+            return status
+        message = native_error() or f"{call} failed with status {status}"
+        if status in (lib.LLAMAMTP_ERR_INVALID, lib.LLAMAMTP_ERR_SAMPLE):
+            raise ValueError(f"{call}: {message}")
+        if status == lib.LLAMAMTP_ERR_CONTEXT_FULL:
+            raise ContextFullError(f"{call}: {message}")
+        # Decode and rollback failures leave memory out of step with the tokens.
+        lib.llamamtp_session_reset(self.ptr)
+        raise LlamaError(f"{call}: {message}; the session was reset, prefill it again")
