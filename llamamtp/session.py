@@ -6,6 +6,8 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from llamamtp._native import ffi, lib
 from llamamtp._owner import NativeOwner
 from llamamtp.context import Context
@@ -201,6 +203,45 @@ class Session(NativeOwner):
             t_catchup=raw.t_catchup,
             t_sample=raw.t_sample,
         )
+
+    @property
+    def tokens(self) -> list[int]:
+        """Every token of the sequence: prompt and generated, the pending one included."""
+        ptr = self.ptr
+        n_tokens = lib.llamamtp_session_n_tokens(ptr)
+        out = ffi.new("llama_token[]", max(1, n_tokens))
+        return list(ffi.unpack(out, lib.llamamtp_session_tokens(ptr, out, n_tokens)))
+
+    def rewind(self, n_keep: int) -> bool:
+        """Keep the first ``n_keep`` tokens and forget the rest; False if memory cannot.
+
+        Recurrent layers (Qwen3.5's Gated DeltaNet) keep only the last
+        ``n_draft`` states, so rewinding further back returns False with the
+        session unchanged; :meth:`reset` and prefill again then.
+        """
+        ptr = self.ptr
+        clear_native_error()
+        status = lib.llamamtp_session_rewind(ptr, n_keep)
+        if status == lib.LLAMAMTP_ERR_ROLLBACK:
+            return False
+        if status == lib.LLAMAMTP_ERR_INVALID:
+            raise ValueError(f"rewind: {native_error()}")
+        return True
+
+    def set_keep_logits(self, value: bool) -> None:
+        """Keep the target's logits behind each token that :meth:`step` returns."""
+        lib.llamamtp_session_set_keep_logits(self.ptr, value)
+
+    def logits(self, i: int) -> np.ndarray:
+        """A copy of the logits behind token ``i`` of the last step (needs set_keep_logits)."""
+        row = lib.llamamtp_session_logits(self.ptr, i)
+        if row == ffi.NULL:
+            raise ValueError(
+                f"no logits for returned token {i}; call set_keep_logits(True) before the step "
+                f"and use an index below the number of tokens it returned"
+            )
+        n_vocab = self.model.n_vocab
+        return np.frombuffer(ffi.buffer(row, n_vocab * ffi.sizeof("float")), np.float32).copy()
 
     def reset(self) -> None:
         """Forget every token (statistics and sampler state stay)."""

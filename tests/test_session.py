@@ -368,3 +368,65 @@ def test_prefill_continues_sequence(models) -> None:
         session.prefill(tokens[:5])
         session.prefill(tokens[5:])
         assert list(session.generate(max_tokens=20)) == expected[:20]
+
+
+def test_tokens_hold_whole_sequence(models) -> None:
+    model = models["oracle-0.75"]
+    tokens = prompt_tokens(model, "ordinary")
+    with Session(model, n_draft=3, n_ctx=N_CTX, n_threads=1) as session:
+        generated = list(session.generate(tokens, max_tokens=12))
+        assert session.tokens == tokens + generated
+        assert session.n_past == len(tokens) + len(generated) - 1
+
+
+@pytest.mark.parametrize("kind", ["qwen35", "qwen3next"])
+def test_rewind_after_prefill(models, kind: str) -> None:
+    model = models[kind]
+    tokens = prompt_tokens(model, "ordinary")
+    expected = generate(model, tokens[:-2], 0, max_tokens=10)
+    with Session(model, n_draft=3, n_ctx=N_CTX, n_threads=1) as session:
+        session.prefill(tokens)
+        if kind == "qwen3next":
+            # No recurrent snapshots in llama.cpp for this architecture.
+            assert not session.rewind(len(tokens) - 2)
+            return
+        # The prompt's last positions are within the snapshots of its last ubatch.
+        assert session.rewind(len(tokens) - 2)
+        assert session.tokens == tokens[:-2]
+        assert list(session.generate(max_tokens=10)) == expected
+
+
+def test_rewind_attention_model(tiny_llama_path: Path) -> None:
+    with Model(tiny_llama_path) as model:
+        tokens = model.vocab.tokenize(PROMPT_TEXT)
+        with Session(model, n_draft=0, n_ctx=N_CTX, n_threads=1) as session:
+            first = list(session.generate(tokens, max_tokens=20))
+            # Attention memory can drop any suffix: back to the middle of the prompt.
+            assert session.rewind(5)
+            assert session.tokens == tokens[:5]
+            session.prefill(tokens[5:])
+            assert list(session.generate(max_tokens=20)) == first
+
+
+def test_rewind_too_far_on_recurrent_model(models) -> None:
+    model = models["qwen35"]
+    tokens = prompt_tokens(model, "ordinary")
+    with Session(model, n_draft=2, n_ctx=N_CTX, n_threads=1) as session:
+        list(session.generate(tokens, max_tokens=20))
+        before = session.tokens
+        assert not session.rewind(3)
+        assert session.tokens == before
+        with pytest.raises(ValueError, match="n_keep must be in"):
+            session.rewind(len(before) + 1)
+
+
+def test_kept_logits_pick_tokens(models) -> None:
+    model = models["oracle-0.75"]
+    with Session(model, n_draft=3, n_ctx=N_CTX, n_threads=1) as session:
+        session.set_keep_logits(True)
+        session.prefill(prompt_tokens(model, "ordinary"))
+        returned = session.step()
+        for i, token in enumerate(returned):
+            assert int(np.argmax(session.logits(i))) == token
+        with pytest.raises(ValueError, match="no logits"):
+            session.logits(len(returned))

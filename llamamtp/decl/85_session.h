@@ -88,3 +88,35 @@ int32_t llamamtp_session_n_past(const struct llamamtp_session * session);
 /* The pending token, or -1 before the first prefill. */
 llama_token llamamtp_session_pending(const struct llamamtp_session * session);
 void llamamtp_session_get_stats(const struct llamamtp_session * session, struct llamamtp_stats * out);
+
+/* Every token of the sequence (prompt and generated, the pending one included). */
+int32_t llamamtp_session_n_tokens(const struct llamamtp_session * session);
+/* Copy up to capacity of them into out; returns the number copied. */
+int32_t llamamtp_session_tokens(const struct llamamtp_session * session, llama_token * out, int32_t capacity);
+
+/*
+ * Keep the first n_keep tokens and forget the rest, so a new prompt that
+ * shares them needs only its new tokens prefilled. The token at n_keep - 1
+ * becomes pending again. Returns LLAMAMTP_ERR_ROLLBACK (state unchanged) when
+ * the memory cannot drop those positions: recurrent layers keep only the last
+ * n_rs_seq states. Reset and prefill from scratch then.
+ */
+int32_t llamamtp_session_rewind(struct llamamtp_session * session, int32_t n_keep);
+
+/*
+ * With value true, verify/step keep a copy of the target's logits for each
+ * token they return, readable with llamamtp_session_logits until the next call.
+ */
+void llamamtp_session_set_keep_logits(struct llamamtp_session * session, bool value);
+/* Logits (n_vocab floats) behind returned token i of the last verify/step, or NULL. Owned by the session. */
+const float * llamamtp_session_logits(const struct llamamtp_session * session, int32_t i);
+
+/*
+ * Saving and restoring a session together with both contexts' llama_state:
+ * n_embd floats of MTP input state (0 without an MTP context) and the token
+ * history. llamamtp_session_restore sets the history and that state without
+ * decoding; the caller restores the contexts' memory itself.
+ */
+int32_t llamamtp_session_n_embd(const struct llamamtp_session * session);
+void llamamtp_session_get_pending_h(const struct llamamtp_session * session, float * out);
+int32_t llamamtp_session_restore(struct llamamtp_session * session, const llama_token * tokens, int32_t n_tokens, const float * pending_h);

@@ -45,6 +45,12 @@ struct llamamtp_session {
     // accepted tokens again.
     bool rollback_by_checkpoint = false;
     std::vector<uint8_t> checkpoint;
+    // Recurrent snapshots cover only the positions of the last target ubatch,
+    // and one rollback uses them up: how many trailing positions can still be removed.
+    bool has_snapshots = false;
+    int32_t n_rs_seq = 0;
+    int32_t n_ubatch = 0;
+    int32_t n_removable = 0;
 
     llama_batch_ext * batch_tgt = nullptr;
     llama_batch_ext * batch_mtp = nullptr;
@@ -54,6 +60,11 @@ struct llamamtp_session {
     std::vector<float> pending_h;  // target h at position n_past - 1
     std::vector<float> batch_h;    // target h rows of the last target pass
     std::vector<float> draft_h;    // MTP h of the last draft step
+
+    std::vector<llama_token> history;  // every token of the sequence, pending included
+    bool keep_logits = false;
+    std::vector<float> logits;         // target logits of the last verify, one row per output token
+    int32_t n_logits = 0;
 
     llamamtp_stats stats = {};
 };
@@ -119,6 +130,15 @@ bool catch_up(llamamtp_session * s, const llama_token * tokens, int32_t n_tokens
     return ok;
 }
 
+// Trailing positions that can be removed after a target pass of n_tokens.
+int32_t removable_after_pass(const llamamtp_session * s, int32_t n_tokens) {
+    if (!s->has_snapshots) {
+        return s->rollback_by_checkpoint ? 0 : s->n_ctx;
+    }
+    const int32_t last_ubatch = (n_tokens - 1) % s->n_ubatch + 1;
+    return std::min(s->n_rs_seq, last_ubatch - 1);
+}
+
 // Decode tokens on the target (no logits) and mirror them into the MTP context.
 bool decode_chunk(llamamtp_session * s, const llama_token * tokens, int32_t n_tokens) {
     llama_batch_ext_clear(s->batch_tgt);
@@ -138,6 +158,7 @@ bool decode_chunk(llamamtp_session * s, const llama_token * tokens, int32_t n_to
                     sizeof(float) * s->n_embd);
     }
     s->n_past += n_tokens;
+    s->n_removable = removable_after_pass(s, n_tokens);
     return true;
 }
 
@@ -234,6 +255,10 @@ extern "C" struct llamamtp_session * llamamtp_session_init(
         return nullptr;
     }
     const bool has_recurrent = llama_model_is_recurrent(model) || llama_model_is_hybrid(model);
+    if (has_recurrent && n_draft_max >= (int32_t) llama_n_ubatch(ctx_tgt)) {
+        shim_set_error("n_draft_max=%d needs n_ubatch > %d so a verify pass is one ubatch", n_draft_max, n_draft_max);
+        return nullptr;
+    }
 
     auto * s = new llamamtp_session();
     s->ctx_tgt = ctx_tgt;
@@ -247,6 +272,9 @@ extern "C" struct llamamtp_session * llamamtp_session_init(
     s->n_draft_max = n_draft_max;
     // llama.cpp clamps n_rs_seq to 0 for architectures without snapshot support (qwen3next).
     s->rollback_by_checkpoint = has_recurrent && n_draft_max > (int32_t) llama_n_rs_seq(ctx_tgt);
+    s->has_snapshots = has_recurrent && !s->rollback_by_checkpoint;
+    s->n_rs_seq = (int32_t) llama_n_rs_seq(ctx_tgt);
+    s->n_ubatch = (int32_t) llama_n_ubatch(ctx_tgt);
     s->batch_tgt = llama_batch_ext_init(ctx_tgt);
 
     if (ctx_mtp != nullptr) {
@@ -279,6 +307,9 @@ extern "C" void llamamtp_session_reset(struct llamamtp_session * s) {
     }
     s->n_past = 0;
     s->pending = -1;
+    s->history.clear();
+    s->n_logits = 0;
+    s->n_removable = 0;
 }
 
 extern "C" void llamamtp_session_reset_stats(struct llamamtp_session * s) {
@@ -318,6 +349,7 @@ extern "C" int32_t llamamtp_session_prefill(struct llamamtp_session * s, const l
     s->stats.t_prefill += seconds_since(start);
     s->stats.n_prefill += n_decode;
     s->pending = tokens[n_tokens - 1];
+    s->history.insert(s->history.end(), tokens, tokens + n_tokens);
     return LLAMAMTP_OK;
 }
 
@@ -440,6 +472,16 @@ extern "C" int32_t llamamtp_session_verify(struct llamamtp_session * s, const ll
     }
     s->stats.t_sample += seconds_since(start);
 
+    s->n_logits = 0;
+    if (s->keep_logits) {
+        s->logits.resize((size_t) n_out * s->n_vocab);
+        for (int32_t i = 0; i < n_out; i++) {
+            std::memcpy(s->logits.data() + (size_t) i * s->n_vocab, llama_get_logits_ith(s->ctx_tgt, i),
+                        sizeof(float) * s->n_vocab);
+        }
+        s->n_logits = n_out;
+    }
+
     const int32_t n_accepted = n_out - 1;
     if (s->ctx_mtp != nullptr) {
         std::memcpy(s->pending_h.data(), s->batch_h.data() + (size_t) n_accepted * s->n_embd, sizeof(float) * s->n_embd);
@@ -448,7 +490,9 @@ extern "C" int32_t llamamtp_session_verify(struct llamamtp_session * s, const ll
     s->stats.n_generated += n_out;
     s->stats.n_accepted += n_accepted;
 
+    s->n_removable = removable_after_pass(s, n_tokens);
     if (n_accepted < n_draft) {
+        s->n_removable = s->has_snapshots ? 0 : s->n_removable;
         const bool rolled_back = s->rollback_by_checkpoint
             ? roll_back_to_checkpoint(s, batch_tokens.data(), n_accepted + 1)
             : remove_after(s, s->n_past + n_accepted + 1);
@@ -458,6 +502,7 @@ extern "C" int32_t llamamtp_session_verify(struct llamamtp_session * s, const ll
     }
     s->n_past += n_accepted + 1;
     s->pending = out[n_out - 1];
+    s->history.insert(s->history.end(), out, out + n_out);
     return n_out;
 }
 
@@ -493,4 +538,87 @@ extern "C" llama_token llamamtp_session_pending(const struct llamamtp_session * 
 
 extern "C" void llamamtp_session_get_stats(const struct llamamtp_session * s, struct llamamtp_stats * out) {
     *out = s->stats;
+}
+
+extern "C" int32_t llamamtp_session_n_tokens(const struct llamamtp_session * s) {
+    return (int32_t) s->history.size();
+}
+
+extern "C" int32_t llamamtp_session_tokens(const struct llamamtp_session * s, llama_token * out, int32_t capacity) {
+    const int32_t n = std::min<int32_t>(capacity, (int32_t) s->history.size());
+    std::copy(s->history.begin(), s->history.begin() + n, out);
+    return n;
+}
+
+extern "C" int32_t llamamtp_session_rewind(struct llamamtp_session * s, int32_t n_keep) {
+    const int32_t n_tokens = (int32_t) s->history.size();
+    if (n_keep < 0 || n_keep > n_tokens) {
+        shim_set_error("n_keep must be in [0, %d], got %d", n_tokens, n_keep);
+        return LLAMAMTP_ERR_INVALID;
+    }
+    if (n_keep == n_tokens) {
+        return LLAMAMTP_OK;
+    }
+    if (n_keep == 0) {
+        llamamtp_session_reset(s);
+        return LLAMAMTP_OK;
+    }
+    // The kept token at n_keep - 1 becomes pending again, so it leaves memory too.
+    const int32_t n_past = n_keep - 1;
+    if (n_past < s->n_past) {
+        if (s->n_past - n_past > s->n_removable) {
+            shim_set_error("the recurrent state of %d positions back is no longer kept", s->n_past - n_past);
+            return LLAMAMTP_ERR_ROLLBACK;
+        }
+        if (!remove_after(s, n_past)) {
+            return LLAMAMTP_ERR_ROLLBACK;
+        }
+        s->n_removable = s->has_snapshots ? 0 : s->n_removable - (s->n_past - n_past);
+    }
+    s->n_past = n_past;
+    s->pending = s->history[n_keep - 1];
+    s->history.resize(n_keep);
+    s->n_logits = 0;
+    if (s->ctx_mtp != nullptr) {
+        // NOTE: the target's hidden state at n_past - 1 is gone, so the next MTP
+        // pass sees zeros there. That can lower acceptance for a step or two but
+        // never changes the output, which verification decides.
+        std::fill(s->pending_h.begin(), s->pending_h.end(), 0.0f);
+    }
+    return LLAMAMTP_OK;
+}
+
+extern "C" void llamamtp_session_set_keep_logits(struct llamamtp_session * s, bool value) {
+    s->keep_logits = value;
+    s->n_logits = 0;
+}
+
+extern "C" const float * llamamtp_session_logits(const struct llamamtp_session * s, int32_t i) {
+    if (i < 0 || i >= s->n_logits) {
+        return nullptr;
+    }
+    return s->logits.data() + (size_t) i * s->n_vocab;
+}
+
+extern "C" int32_t llamamtp_session_n_embd(const struct llamamtp_session * s) {
+    return s->ctx_mtp != nullptr ? s->n_embd : 0;
+}
+
+extern "C" void llamamtp_session_get_pending_h(const struct llamamtp_session * s, float * out) {
+    std::copy(s->pending_h.begin(), s->pending_h.end(), out);
+}
+
+extern "C" int32_t llamamtp_session_restore(struct llamamtp_session * s, const llama_token * tokens, int32_t n_tokens, const float * pending_h) {
+    if (n_tokens < 0 || n_tokens > s->n_ctx + 1 || !tokens_valid(s, tokens, n_tokens)) {
+        shim_set_error("cannot restore %d tokens into a session of n_ctx=%d", n_tokens, s->n_ctx);
+        return LLAMAMTP_ERR_INVALID;
+    }
+    s->history.assign(tokens, tokens + n_tokens);
+    s->n_past = std::max(0, n_tokens - 1);
+    s->pending = n_tokens > 0 ? tokens[n_tokens - 1] : -1;
+    s->n_logits = 0;
+    if (s->ctx_mtp != nullptr && pending_h != nullptr) {
+        std::copy(pending_h, pending_h + s->n_embd, s->pending_h.begin());
+    }
+    return LLAMAMTP_OK;
 }
