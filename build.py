@@ -257,12 +257,18 @@ def built_library_dir() -> Path:
     raise BuildError(f"libllama.so not found under {CMAKE_BUILD_DIR}/bin after the build")
 
 
+def install_file(source: Path, target: Path) -> None:
+    """Copy by rename, so a process that has the old library loaded keeps its copy intact."""
+    partial = target.with_name(target.name + ".partial")
+    shutil.copy2(source, partial)
+    os.replace(partial, target)
+
+
 def install_libraries(built: Path) -> None:
     """Copy each shared library into llamamtp/lib/ under its SONAME (no symlinks)."""
     LIB_DIR.mkdir(parents=True, exist_ok=True)
-    for stale in LIB_DIR.glob("*.so*"):
-        stale.unlink()
 
+    installed = set()
     for plain in sorted(built.glob("lib*.so")):
         stem = plain.name[len("lib") : -len(".so")]
         if stem not in LIBRARY_NAMES and not stem.startswith("ggml-"):
@@ -270,7 +276,13 @@ def install_libraries(built: Path) -> None:
         # Ship the name the dynamic linker looks up: libfoo.so.N when versioned.
         versioned = [path for path in built.glob(f"lib{stem}.so.*") if path.suffix[1:].isdigit()]
         soname = min(versioned, key=lambda path: len(path.name)) if versioned else plain
-        shutil.copy2(plain.resolve(), LIB_DIR / soname.name)
+        install_file(plain.resolve(), LIB_DIR / soname.name)
+        installed.add(soname.name)
+
+    # Libraries of a previous build with other options (a backend turned off).
+    for stale in LIB_DIR.glob("*.so*"):
+        if stale.name not in installed:
+            stale.unlink()
 
 
 def load_ffi_builder():
@@ -291,8 +303,9 @@ def compile_extension(source: Path, commit: str, built: Path) -> None:
     built_module = Path(ffi.compile(tmpdir=str(ffi_build_dir), verbose=False))
 
     for stale in PACKAGE_DIR.glob("_llamamtp_cffi*.so"):
-        stale.unlink()
-    shutil.copy2(built_module, PACKAGE_DIR / built_module.name)
+        if stale.name != built_module.name:
+            stale.unlink()
+    install_file(built_module, PACKAGE_DIR / built_module.name)
 
 
 def build(with_tools: bool = False) -> None:

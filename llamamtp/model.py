@@ -60,6 +60,7 @@ class Model(NativeOwner):
             )
         self._own(ptr, lib.llama_model_free)
         self.vocab = Vocab(lib.llama_model_get_vocab(ptr), self)
+        self.load_mtp = load_mtp
 
     # Sizes
 

@@ -17,8 +17,9 @@ from llamamtp.sampler import Sampler
 
 # Longest draft a session accepts. Acceptance decays geometrically with the
 # draft position, so drafts this long almost never pay for their verify rows.
-MAX_DRAFT = 16
-DEFAULT_N_DRAFT = 3
+MAX_DRAFT = lib.LLAMAMTP_MAX_DEPTH
+# Deepest draft the automatic depth may choose unless draft_n_max says otherwise.
+DEFAULT_DRAFT_N_MAX = 4
 
 
 @dataclass(frozen=True)
@@ -70,14 +71,47 @@ class SessionStats:
         return self.t_draft + self.t_verify + self.t_catchup + self.t_sample
 
 
+@dataclass(frozen=True)
+class DepthStats:
+    """What the automatic draft depth chose and the estimates it chose from.
+
+    Attributes:
+        last_depth: draft tokens of the last step (0 = a plain step).
+        mtp_idle: True while the MTP context skips catch-up (depth 0).
+        n_lag: positions waiting to be mirrored into the MTP context.
+        histogram: number of steps at each depth, index = depth.
+        acceptance: estimated P(draft position j+1 accepted | earlier ones were).
+        expected_rate: estimated tokens per second at each depth.
+        verify_seconds: a target pass over one token.
+        verify_seconds_per_token: each extra token in a target pass.
+        draft_seconds_per_token: one MTP draft pass.
+        catchup_seconds_per_token: mirroring one token into the MTP context.
+        sample_seconds_per_token: sampling one position.
+    """
+
+    last_depth: int
+    mtp_idle: bool
+    n_lag: int
+    histogram: tuple[int, ...]
+    acceptance: tuple[float, ...]
+    expected_rate: tuple[float, ...]
+    verify_seconds: float
+    verify_seconds_per_token: float
+    draft_seconds_per_token: float
+    catchup_seconds_per_token: float
+    sample_seconds_per_token: float
+
+
 class Session(NativeOwner):
     """Generate tokens for one sequence; the draft/verify loop runs natively.
 
-    With ``n_draft >= 1`` (the default is 3) the model's MTP head drafts up to
-    ``n_draft`` tokens per step and the full model verifies them in one pass.
-    ``n_draft=0`` decodes plainly through the same native loop, for
-    comparisons. The tokens are those plain decoding with the same sampler
-    would produce.
+    ``n_draft="auto"`` (the default) lets the session choose before each step
+    how many tokens the model's MTP head drafts, from 0 (a plain step) to
+    ``draft_n_max``, to maximize tokens per second as measured on this machine;
+    on a model without an MTP head it decodes plainly. ``n_draft=k`` drafts
+    ``k`` tokens per step, and ``n_draft=0`` decodes plainly through the same
+    native loop, for comparisons. Either way the tokens are those plain
+    decoding with the same sampler would produce.
 
     ``model`` is a path (the session loads and owns the model) or a
     :class:`Model` loaded with ``load_mtp=True`` (the caller keeps owning it).
@@ -91,7 +125,8 @@ class Session(NativeOwner):
         self,
         model: str | os.PathLike[str] | Model,
         *,
-        n_draft: int = DEFAULT_N_DRAFT,
+        n_draft: int | str = "auto",
+        draft_n_max: int = DEFAULT_DRAFT_N_MAX,
         sampler: Sampler | None = None,
         n_ctx: int = 4096,
         n_batch: int = 512,
@@ -101,21 +136,33 @@ class Session(NativeOwner):
         n_gpu_layers: int = 0,
         flash_attn: bool | None = None,
     ) -> None:
-        if not 0 <= n_draft <= MAX_DRAFT:
+        self.auto = n_draft == "auto"
+        n_draft_max = draft_n_max if self.auto else n_draft
+        if not self.auto and (isinstance(n_draft, bool) or not isinstance(n_draft, int)):
+            raise ValueError(f"n_draft must be an int or 'auto', got {n_draft!r}")
+        name = "draft_n_max" if self.auto else "n_draft"
+        if not 0 <= n_draft_max <= MAX_DRAFT:
             raise ValueError(
-                f"n_draft must be between 0 (plain decoding) and {MAX_DRAFT}, got {n_draft}"
+                f"{name} must be between 0 (plain decoding) and {MAX_DRAFT}, got {n_draft_max}"
             )
-        if n_draft >= n_batch:
-            raise ValueError(f"n_draft={n_draft} must be smaller than n_batch={n_batch}")
+        if n_draft_max >= min(n_batch, n_ubatch):
+            raise ValueError(
+                f"{name}={n_draft_max} must be smaller than n_batch and n_ubatch "
+                f"({n_batch}, {n_ubatch})"
+            )
 
         self._owns_model = not isinstance(model, Model)
         if isinstance(model, Model):
             self.model = model
         else:
-            self.model = Model(model, n_gpu_layers=n_gpu_layers, load_mtp=n_draft > 0)
+            self.model = Model(model, n_gpu_layers=n_gpu_layers, load_mtp=n_draft_max > 0)
+        if self.auto and not (self.model.n_layer_nextn > 0 and self.model.load_mtp):
+            # Without an MTP head the best depth is always 0.
+            self.auto = False
+            n_draft_max = 0
         try:
-            self._open(n_draft, sampler, n_ctx, n_batch, n_ubatch, n_threads, n_threads_batch,
-                       flash_attn)  # fmt: skip
+            self._open(n_draft_max, sampler, n_ctx, n_batch, n_ubatch, n_threads,
+                       n_threads_batch, flash_attn)  # fmt: skip
         except BaseException:
             if self._owns_model:
                 self.model.close()
@@ -128,6 +175,11 @@ class Session(NativeOwner):
             raise ValueError(
                 f"model {str(model.path)!r} has no NextN (MTP) layers, so it cannot draft; "
                 f"use n_draft=0 for plain decoding or a model with an MTP head"
+            )
+        if n_draft > 0 and not model.load_mtp:
+            raise ValueError(
+                f"model {str(model.path)!r} was loaded without its MTP layers; "
+                f"load it with Model(path, load_mtp=True) to draft"
             )
 
         common = dict(
@@ -144,6 +196,7 @@ class Session(NativeOwner):
             self.mtp = Context(model, ctx_type="mtp", ctx_other=self.target, **common)
 
         self.sampler = sampler if sampler is not None else Sampler().greedy()
+        # Most draft tokens per step: the fixed depth, or the automatic depth's cap.
         self.n_draft = n_draft
         self.vocab = model.vocab
 
@@ -248,6 +301,28 @@ class Session(NativeOwner):
         lib.llamamtp_session_reset(self.ptr)
         self.finish_reason = None
 
+    @property
+    def depth_stats(self) -> DepthStats | None:
+        """The automatic depth's choices and estimates; None unless ``n_draft="auto"``."""
+        if not self.auto:
+            return None
+        raw = ffi.new("struct llamamtp_depth_stats *")
+        lib.llamamtp_session_get_depth_stats(self.ptr, raw)
+        n = self.n_draft
+        return DepthStats(
+            last_depth=raw.last_depth,
+            mtp_idle=bool(raw.mtp_idle),
+            n_lag=raw.n_lag,
+            histogram=tuple(raw.histogram[0 : n + 1]),
+            acceptance=tuple(raw.acceptance[0:n]),
+            expected_rate=tuple(raw.expected_rate[0 : n + 1]),
+            verify_seconds=raw.verify_seconds_1,
+            verify_seconds_per_token=raw.verify_seconds_per_token,
+            draft_seconds_per_token=raw.draft_seconds_per_token,
+            catchup_seconds_per_token=raw.catchup_seconds_per_token,
+            sample_seconds_per_token=raw.sample_seconds_per_token,
+        )
+
     def reset_stats(self) -> None:
         lib.llamamtp_session_reset_stats(self.ptr)
 
@@ -282,8 +357,12 @@ class Session(NativeOwner):
         return list(ffi.unpack(self._out, count))
 
     def step(self, n_draft: int | None = None, max_tokens: int = MAX_DRAFT + 1) -> list[int]:
-        """Draft and verify in one native call; returns 1 to ``max_tokens`` new tokens."""
-        n_draft = self._n_draft(n_draft)
+        """Draft and verify in one native call; returns 1 to ``max_tokens`` new tokens.
+
+        ``n_draft=None`` uses the session's setting: the automatic depth when
+        the session was made with ``n_draft="auto"``.
+        """
+        n_draft = self._n_draft(n_draft, allow_auto=True)
         max_tokens = max(1, min(max_tokens, MAX_DRAFT + 1))
         count = self._call("step", lib.llamamtp_session_step, n_draft, max_tokens, self._out)
         return list(ffi.unpack(self._out, count))
@@ -325,8 +404,10 @@ class Session(NativeOwner):
 
     # Helpers
 
-    def _n_draft(self, n_draft: int | None) -> int:
+    def _n_draft(self, n_draft: int | None, allow_auto: bool = False) -> int:
         if n_draft is None:
+            if self.auto and allow_auto:
+                return lib.LLAMAMTP_DRAFT_AUTO
             return self.n_draft
         if not 0 <= n_draft <= self.n_draft:
             raise ValueError(

@@ -19,6 +19,12 @@ enum llamamtp_status {
     LLAMAMTP_ERR_ROLLBACK = -5      /* memory could not drop rejected positions */
 };
 
+/* n_draft value for llamamtp_session_step: let the session pick the depth. */
+enum llamamtp_draft_mode {
+    LLAMAMTP_DRAFT_AUTO = -1,
+    LLAMAMTP_MAX_DEPTH = 16
+};
+
 struct llamamtp_session;
 
 /* Counters since creation or the last llamamtp_session_reset_stats. Times in seconds. */
@@ -80,6 +86,12 @@ int32_t llamamtp_session_verify(struct llamamtp_session * session, const llama_t
  * Draft + verify in one call: at most n_draft draft tokens, and at most
  * n_max_tokens tokens returned (n_max_tokens >= 1). out must hold
  * n_max_tokens entries. Returns the count or an error code.
+ *
+ * n_draft = LLAMAMTP_DRAFT_AUTO lets the session pick the depth, 0 included,
+ * that maximizes expected tokens per second from its own timings and
+ * acceptance counts (at most n_draft_max). While it picks 0 the MTP context
+ * stays idle and catches up in one batch when drafting resumes; every so
+ * often a depth-1 probe checks whether drafting pays again.
  */
 int32_t llamamtp_session_step(struct llamamtp_session * session, int32_t n_draft, int32_t n_max_tokens, llama_token * out);
 
@@ -120,3 +132,21 @@ const float * llamamtp_session_logits(const struct llamamtp_session * session, i
 int32_t llamamtp_session_n_embd(const struct llamamtp_session * session);
 void llamamtp_session_get_pending_h(const struct llamamtp_session * session, float * out);
 int32_t llamamtp_session_restore(struct llamamtp_session * session, const llama_token * tokens, int32_t n_tokens, const float * pending_h);
+
+/* The automatic depth controller's choices and estimates. Times in seconds. */
+struct llamamtp_depth_stats {
+    int32_t last_depth;                /* depth of the last automatic step */
+    bool mtp_idle;                     /* true while the MTP context skips catch-up */
+    int32_t n_lag;                     /* positions waiting to be mirrored into the MTP context */
+    int64_t histogram[17];             /* automatic steps per depth 0..16 */
+    double acceptance[16];             /* P(draft position j+1 accepted | earlier ones were) */
+    double expected_rate[17];          /* estimated tokens per second per depth */
+    double verify_seconds_1;           /* target pass over one token */
+    double verify_seconds_per_token;   /* each extra token in a target pass */
+    double draft_seconds_per_token;    /* one MTP draft pass */
+    double catchup_seconds_per_token;  /* mirroring one token into the MTP context */
+    double sample_seconds_per_token;   /* sampling one position */
+};
+
+/* Fill out; LLAMAMTP_ERR_INVALID for a session without an MTP context. */
+int32_t llamamtp_session_get_depth_stats(const struct llamamtp_session * session, struct llamamtp_depth_stats * out);

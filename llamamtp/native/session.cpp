@@ -12,8 +12,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <memory>
 #include <vector>
 
+#include "depth.h"
 #include "shim.h"
 #include "llama-ext.h"
 
@@ -61,6 +63,17 @@ struct llamamtp_session {
     std::vector<float> batch_h;    // target h rows of the last target pass
     std::vector<float> draft_h;    // MTP h of the last draft step
 
+    // Automatic depth (LLAMAMTP_DRAFT_AUTO). While it picks depth 0 the MTP
+    // context sits idle: the positions it has not mirrored wait in the lag
+    // (token, position, target h of the position before) and are caught up in
+    // one batch when drafting resumes.
+    std::unique_ptr<depth_controller> controller;
+    bool mtp_idle = false;
+    std::vector<llama_token> lag_tokens;
+    std::vector<llama_pos> lag_pos;
+    std::vector<float> lag_h;
+    double t_lag_flush = 0.0;  // seconds of the last lag flush, kept out of the controller's timings
+
     std::vector<llama_token> history;  // every token of the sequence, pending included
     bool keep_logits = false;
     std::vector<float> logits;         // target logits of the last verify, one row per output token
@@ -106,15 +119,61 @@ bool process(llama_context * ctx, llama_batch_ext * batch, const char * which) {
     return true;
 }
 
-// Mirror the target's last pass (tokens at pos0, pos0 + 1, ...) into the MTP
-// context, then keep the target's h rows of that pass in batch_h.
-bool catch_up(llamamtp_session * s, const llama_token * tokens, int32_t n_tokens, llama_pos pos0) {
+// Mirror into the MTP context the positions it skipped while idle.
+bool flush_lag(llamamtp_session * s) {
+    const int32_t n_lag = (int32_t) s->lag_tokens.size();
+    if (n_lag == 0) {
+        return true;
+    }
+    const auto start = clock_type::now();
+    bool ok = true;
+    for (int32_t offset = 0; offset < n_lag && ok; offset += s->n_batch) {
+        llama_batch_ext_clear(s->batch_mtp);
+        for (int32_t i = offset; i < std::min(n_lag, offset + s->n_batch) && ok; i++) {
+            ok = batch_add(s->batch_mtp, s->lag_tokens[i], s->lag_pos[i], false,
+                           s->lag_h.data() + (size_t) i * s->n_embd, s->n_embd);
+        }
+        ok = ok && process(s->ctx_mtp, s->batch_mtp, "MTP");
+    }
+    s->lag_tokens.clear();
+    s->lag_pos.clear();
+    s->lag_h.clear();
+    s->t_lag_flush = seconds_since(start);
+    s->stats.t_catchup += s->t_lag_flush;
+    return ok;
+}
+
+// Keep the target's h rows of its last pass (n_tokens rows) in batch_h.
+bool read_target_h(llamamtp_session * s, int32_t n_tokens) {
     const float * h_tgt = llamamtp_get_embeddings_nextn_ith(s->ctx_tgt, 0);
     if (h_tgt == nullptr) {
         shim_set_error("the target context produced no NextN hidden state");
         return false;
     }
     s->batch_h.assign(h_tgt, h_tgt + (size_t) n_tokens * s->n_embd);
+    return true;
+}
+
+// Mirror the target's last pass (tokens at pos0, pos0 + 1, ...) into the MTP
+// context, then keep the target's h rows of that pass in batch_h. While the
+// MTP context is idle, the tokens only join the lag.
+bool catch_up(llamamtp_session * s, const llama_token * tokens, int32_t n_tokens, llama_pos pos0) {
+    if (!read_target_h(s, n_tokens)) {
+        return false;
+    }
+    if (s->mtp_idle) {
+        for (int32_t i = 0; i < n_tokens; i++) {
+            const float * h = i == 0 ? s->pending_h.data() : s->batch_h.data() + (size_t) (i - 1) * s->n_embd;
+            s->lag_tokens.push_back(tokens[i]);
+            s->lag_pos.push_back(pos0 + i);
+            s->lag_h.insert(s->lag_h.end(), h, h + s->n_embd);
+        }
+        // Bounded memory: a full batch of lag is mirrored at once, which costs little per token.
+        return (int32_t) s->lag_tokens.size() < s->n_batch || flush_lag(s);
+    }
+    if (!flush_lag(s)) {
+        return false;
+    }
 
     llama_batch_ext_clear(s->batch_mtp);
     for (int32_t i = 0; i < n_tokens; i++) {
@@ -128,6 +187,17 @@ bool catch_up(llamamtp_session * s, const llama_token * tokens, int32_t n_tokens
     const bool ok = process(s->ctx_mtp, s->batch_mtp, "MTP");
     s->stats.t_catchup += seconds_since(start);
     return ok;
+}
+
+// Forget lag entries at positions >= pos.
+void trim_lag(llamamtp_session * s, llama_pos pos) {
+    size_t keep = 0;
+    while (keep < s->lag_pos.size() && s->lag_pos[keep] < pos) {
+        keep++;
+    }
+    s->lag_tokens.resize(keep);
+    s->lag_pos.resize(keep);
+    s->lag_h.resize(keep * s->n_embd);
 }
 
 // Trailing positions that can be removed after a target pass of n_tokens.
@@ -169,6 +239,7 @@ llama_token argmax(const float * logits, int32_t n) {
 // Drop positions >= pos from both contexts. On hybrid models with n_rs_seq
 // snapshots this also restores the recurrent state at pos - 1.
 bool remove_after(llamamtp_session * s, llama_pos pos) {
+    trim_lag(s, pos);
     if (!llama_memory_seq_rm(llama_get_memory(s->ctx_tgt), k_seq, pos, -1)) {
         shim_set_error("the target context could not remove positions from %d on", pos);
         return false;
@@ -205,6 +276,7 @@ bool roll_back_to_checkpoint(llamamtp_session * s, const llama_token * tokens, i
         shim_set_error("the target context could not remove positions from %d on", s->n_past);
         return false;
     }
+    trim_lag(s, s->n_past + n_keep);
     if (s->ctx_mtp != nullptr && !llama_memory_seq_rm(llama_get_memory(s->ctx_mtp), k_seq, s->n_past + n_keep, -1)) {
         shim_set_error("the MTP context could not remove positions from %d on", s->n_past + n_keep);
         return false;
@@ -284,6 +356,9 @@ extern "C" struct llamamtp_session * llamamtp_session_init(
         // Target: h for every token of a pass. MTP: only for rows marked as output.
         llamamtp_set_embeddings_nextn(ctx_tgt, true, false);
         llamamtp_set_embeddings_nextn(ctx_mtp, true, true);
+        if (n_draft_max > 0) {
+            s->controller = std::make_unique<depth_controller>(n_draft_max);
+        }
     }
     return s;
 }
@@ -310,6 +385,9 @@ extern "C" void llamamtp_session_reset(struct llamamtp_session * s) {
     s->history.clear();
     s->n_logits = 0;
     s->n_removable = 0;
+    s->lag_tokens.clear();
+    s->lag_pos.clear();
+    s->lag_h.clear();
 }
 
 extern "C" void llamamtp_session_reset_stats(struct llamamtp_session * s) {
@@ -371,6 +449,9 @@ extern "C" int32_t llamamtp_session_draft(struct llamamtp_session * s, int32_t n
         return 0;
     }
 
+    if (!flush_lag(s)) {
+        return LLAMAMTP_ERR_DECODE;
+    }
     const auto start = clock_type::now();
     llama_token token = s->pending;
     const float * h = s->pending_h.data();
@@ -511,12 +592,27 @@ extern "C" int32_t llamamtp_session_step(struct llamamtp_session * s, int32_t n_
         shim_set_error("n_max_tokens must be at least 1, got %d", n_max_tokens);
         return LLAMAMTP_ERR_INVALID;
     }
-    if (n_draft < 0 || n_draft > s->n_draft_max) {
+    const bool automatic = n_draft == LLAMAMTP_DRAFT_AUTO;
+    if (automatic && s->controller == nullptr) {
+        shim_set_error("automatic draft depth needs a session with an MTP context and n_draft_max >= 1");
+        return LLAMAMTP_ERR_INVALID;
+    }
+    if (!automatic && (n_draft < 0 || n_draft > s->n_draft_max)) {
         shim_set_error("n_draft must be in [0, %d], got %d", s->n_draft_max, n_draft);
         return LLAMAMTP_ERR_INVALID;
     }
-    n_draft = std::min(n_draft, n_max_tokens - 1);
+    const int32_t limit = std::min(n_max_tokens - 1, room_for_draft(s));
+    if (automatic) {
+        n_draft = s->controller->choose(limit);
+        // A probe or a drafting step needs the MTP context; plain steps leave it idle.
+        s->mtp_idle = n_draft == 0;
+    } else {
+        n_draft = std::min(n_draft, limit);
+        s->mtp_idle = false;
+    }
 
+    const llamamtp_stats before = s->stats;
+    s->t_lag_flush = 0.0;
     std::vector<llama_token> draft(n_draft);
     int32_t n_drafted = 0;
     if (n_draft > 0) {
@@ -525,7 +621,43 @@ extern "C" int32_t llamamtp_session_step(struct llamamtp_session * s, int32_t n_
             return n_drafted;
         }
     }
-    return llamamtp_session_verify(s, draft.data(), n_drafted, out);
+    const int32_t n_out = llamamtp_session_verify(s, draft.data(), n_drafted, out);
+
+    if (automatic && n_out > 0) {
+        const double t_lag = s->t_lag_flush;
+        s->controller->observe_step(n_drafted, n_out - 1,
+                                    s->stats.t_draft - before.t_draft - (n_drafted > 0 ? t_lag : 0.0),
+                                    s->stats.t_verify - before.t_verify,
+                                    s->stats.t_catchup - before.t_catchup - t_lag,
+                                    s->stats.t_sample - before.t_sample);
+    }
+    return n_out;
+}
+
+extern "C" int32_t llamamtp_session_get_depth_stats(const struct llamamtp_session * s, struct llamamtp_depth_stats * out) {
+    if (s->controller == nullptr) {
+        shim_set_error("this session has no automatic draft depth");
+        return LLAMAMTP_ERR_INVALID;
+    }
+    const depth_controller & c = *s->controller;
+    *out = llamamtp_depth_stats{};
+    out->last_depth = c.last_depth();
+    out->mtp_idle = s->mtp_idle;
+    out->n_lag = (int32_t) s->lag_tokens.size();
+    const int32_t n = std::min<int32_t>(s->n_draft_max, LLAMAMTP_MAX_DEPTH);
+    for (int32_t d = 0; d <= n; d++) {
+        out->histogram[d] = c.histogram()[d];
+        out->expected_rate[d] = c.expected_rate(d);
+    }
+    for (int32_t j = 1; j <= n; j++) {
+        out->acceptance[j - 1] = c.acceptance(j);
+    }
+    out->verify_seconds_1 = c.verify_seconds(1);
+    out->verify_seconds_per_token = n > 0 ? c.verify_seconds(2) - c.verify_seconds(1) : 0.0;
+    out->draft_seconds_per_token = c.draft_seconds();
+    out->catchup_seconds_per_token = c.catchup_seconds(1);
+    out->sample_seconds_per_token = c.sample_seconds();
+    return LLAMAMTP_OK;
 }
 
 extern "C" int32_t llamamtp_session_n_past(const struct llamamtp_session * s) {

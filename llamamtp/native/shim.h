@@ -10,6 +10,7 @@
 extern "C" {
 #include "80_shim.h"
 #include "85_session.h"
+#include "86_depth.h"
 
 // Defined by the cffi module (decl/90_callbacks.h).
 void llamamtp_py_log(int32_t level, const char * text);

@@ -1,0 +1,66 @@
+// Automatic draft depth: picks, before each step, the number of draft tokens
+// that maximizes expected tokens per second, from the session's own timings
+// and acceptance counts. Depth 0 is a plain decoding step.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+class depth_controller {
+public:
+    // max_depth: the session's n_draft_max (>= 1).
+    explicit depth_controller(int32_t max_depth);
+
+    // The depth for the next step, at most limit (room in n_ctx or max_tokens).
+    int32_t choose(int32_t limit);
+
+    // Results of a step at the given depth: drafted = tokens actually drafted,
+    // accepted = drafts the target accepted. Times in seconds.
+    void observe_step(int32_t drafted, int32_t accepted, double t_draft, double t_verify,
+                      double t_catchup, double t_sample);
+
+    int32_t last_depth() const { return last_depth_; }
+    bool probing() const { return probing_; }
+
+    // Estimates, for the statistics.
+    double acceptance(int32_t position) const;  // P(draft at position accepted | earlier ones were), 1-based
+    double verify_seconds(int32_t n_tokens) const;
+    double draft_seconds() const { return draft_per_token_; }
+    double catchup_seconds(int32_t n_tokens) const;
+    double sample_seconds() const { return sample_per_token_; }
+    double expected_rate(int32_t depth) const;  // tokens per second
+    const std::vector<int64_t> & histogram() const { return histogram_; }
+
+private:
+    double expected_tokens(int32_t depth) const;
+    double step_seconds(int32_t depth) const;
+
+    int32_t max_depth_;
+    int32_t last_depth_ = 0;
+    bool probing_ = false;
+    int64_t steps_at_zero_ = 0;
+    int64_t probe_interval_;
+
+    // Decayed counts of attempts and acceptances per draft position (index 0 = position 1).
+    std::vector<double> attempted_;
+    std::vector<double> accepted_;
+
+    // Cost model: a target pass over n tokens costs verify_base + (n - 1) * verify_per_token,
+    // an MTP catch-up pass over n tokens catchup_base + (n - 1) * catchup_per_token.
+    double verify_base_ = 0.0;
+    double verify_per_token_ = 0.0;
+    bool verify_per_token_seen_ = false;
+    double catchup_base_ = 0.0;
+    double catchup_per_token_ = 0.0;
+    double draft_per_token_ = 0.0;
+    double sample_per_token_ = 0.0;
+    // Timed steps of each kind; the first of each is a warm-up (graph
+    // allocation) and is not counted.
+    int64_t plain_seen_ = 0;
+    int64_t draft_seen_ = 0;
+    int64_t n_plain_timed_ = 0;
+    int64_t n_draft_timed_ = 0;
+    int64_t n_sample_timed_ = 0;
+
+    std::vector<int64_t> histogram_;
+};

@@ -1,0 +1,196 @@
+"""The automatic draft depth: its decision rule on chosen timings, and sessions using it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from llamamtp import Model, Session
+from llamamtp.depth import DepthController
+
+# Step costs in seconds of a 4B Q4_K_M model on 2 CPU cores, as measured with a
+# prototype of this loop: a target pass over 1, 2, 3, 4 tokens took 66, 108,
+# 140, 167 ms, one draft token 9 ms, catch-up about 1 ms per token.
+CPU_VERIFY_1 = 0.066
+CPU_VERIFY_PER_TOKEN = 0.034
+CPU_DRAFT = 0.009
+CATCHUP = 0.001
+SAMPLE = 0.0002
+
+
+def cpu_verify(n_tokens: int) -> float:
+    return CPU_VERIFY_1 + CPU_VERIFY_PER_TOKEN * (n_tokens - 1)
+
+
+def gpu_verify(n_tokens: int) -> float:
+    # On a GPU a target pass costs about the same for 1 to 5 tokens.
+    return CPU_VERIFY_1 * (1 + 0.02 * (n_tokens - 1))
+
+
+def run(controller: DepthController, steps: int, acceptance: float, verify, draft=CPU_DRAFT):
+    """Drive the controller for some steps with a fixed acceptance pattern; return the depths."""
+    depths = []
+    credit = 0.0
+    for _ in range(steps):
+        depth = controller.choose()
+        accepted = 0
+        # Deterministic acceptance: position j is accepted while the running credit allows.
+        for _ in range(depth):
+            credit += acceptance
+            if credit < 1.0:
+                break
+            credit -= 1.0
+            accepted += 1
+        catchup = (depth + 1) * CATCHUP if depth else 0.0
+        sample = (accepted + 1) * SAMPLE
+        controller.observe(depth, accepted, depth * draft, verify(depth + 1), catchup, sample)
+        depths.append(depth)
+    return depths
+
+
+def test_starts_with_plain_then_probe() -> None:
+    with DepthController(4) as controller:
+        first = [controller.choose()]
+        controller.observe(0, 0, 0.0, 0.01)
+        first.append(controller.choose())
+        controller.observe(0, 0, 0.0, 0.01)
+        first.append(controller.choose())
+        # Two plain steps (the first is a warm-up), then a drafted probe.
+        assert first == [0, 0, 1]
+
+
+def test_cpu_costs_low_acceptance_stay_plain() -> None:
+    with DepthController(4) as controller:
+        depths = run(controller, 300, 0.5, cpu_verify)
+        assert depths[-100:].count(0) >= 90
+
+
+def test_gpu_costs_high_acceptance_draft_deep() -> None:
+    with DepthController(4) as controller:
+        depths = run(controller, 300, 0.9, gpu_verify)
+        assert min(depths[-100:]) >= 3
+
+
+def test_cpu_costs_very_high_acceptance_draft() -> None:
+    # With every draft accepted even this CPU gains: 3 drafts give 4 tokens for
+    # about 3 single-token passes.
+    with DepthController(4) as controller:
+        depths = run(controller, 300, 1.0, cpu_verify)
+        assert min(depths[-100:]) >= 2
+
+
+def test_probes_while_plain() -> None:
+    with DepthController(4) as controller:
+        depths = run(controller, 400, 0.0, cpu_verify)
+        probes = [i for i, depth in enumerate(depths) if depth > 0]
+        assert len(probes) >= 3
+        # The gaps between probes grow while drafting keeps failing.
+        gaps = [b - a for a, b in zip(probes[1:], probes[2:], strict=False)]
+        assert gaps == sorted(gaps)
+
+
+def test_switches_on_when_text_changes() -> None:
+    with DepthController(4) as controller:
+        run(controller, 200, 0.0, gpu_verify)
+        depths = run(controller, 400, 0.95, gpu_verify)
+        assert min(depths[-100:]) >= 3
+
+
+def test_switches_off_when_text_changes() -> None:
+    with DepthController(4) as controller:
+        run(controller, 200, 0.95, gpu_verify)
+        depths = run(controller, 300, 0.0, gpu_verify)
+        assert depths[-100:].count(0) >= 90
+
+
+def test_limit_caps_depth() -> None:
+    with DepthController(4) as controller:
+        run(controller, 100, 1.0, gpu_verify)
+        assert controller.choose(limit=1) <= 1
+        assert controller.choose(limit=0) == 0
+
+
+def test_acceptance_estimate_follows_observations() -> None:
+    with DepthController(2) as controller:
+        run(controller, 200, 0.9, gpu_verify)
+        assert controller.acceptance(1) == pytest.approx(0.9, abs=0.1)
+
+
+@pytest.mark.parametrize("max_depth", [0, 17])
+def test_bad_max_depth(max_depth: int) -> None:
+    with pytest.raises(ValueError, match="max_depth must be in"):
+        DepthController(max_depth)
+
+
+def test_bad_observation() -> None:
+    with DepthController(2) as controller, pytest.raises(ValueError, match="accepted <= drafted"):
+        controller.observe(1, 2)
+
+
+# Sessions with n_draft="auto".
+
+N_CTX = 512
+
+
+@pytest.mark.parametrize("kind", ["qwen35", "qwen35moe", "qwen3next"])
+def test_auto_equals_plain_tiny(tiny_model_paths: dict[str, Path], kind: str) -> None:
+    with Model(tiny_model_paths[kind], load_mtp=True) as model:
+        tokens = model.vocab.tokenize("The quick brown fox jumps over the lazy dog")
+        with Session(model, n_draft=0, n_ctx=N_CTX, n_threads=1) as plain:
+            expected = list(plain.generate(tokens, max_tokens=None))
+        with Session(model, n_ctx=N_CTX, n_threads=1) as session:
+            assert session.auto
+            assert list(session.generate(tokens, max_tokens=None)) == expected
+            depth = session.depth_stats
+            assert sum(depth.histogram) == session.stats.n_steps
+
+
+@pytest.mark.parametrize("alpha", [0.5, 0.75])
+def test_auto_equals_plain_oracle(oracle_paths: dict[float, Path], alpha: float) -> None:
+    with Model(oracle_paths[alpha], load_mtp=True) as model:
+        tokens = model.vocab.tokenize("The quick brown fox jumps over the lazy dog")
+        with Session(model, n_draft=0, n_ctx=N_CTX, n_threads=1) as plain:
+            expected = list(plain.generate(tokens, max_tokens=300))
+        with Session(model, n_ctx=N_CTX, n_threads=1) as session:
+            assert list(session.generate(tokens, max_tokens=300)) == expected
+            # It drafted at least while measuring, and the stats account for every step.
+            assert session.stats.n_drafted > 0
+            assert sum(session.depth_stats.histogram) == session.stats.n_steps
+
+
+def test_auto_depth_stats_fields(oracle_tiny_path: Path) -> None:
+    with Session(oracle_tiny_path, draft_n_max=3, n_ctx=N_CTX, n_threads=1) as session:
+        list(session.generate(session.vocab.tokenize("Hello there"), max_tokens=50))
+        depth = session.depth_stats
+        assert len(depth.histogram) == 4
+        assert len(depth.acceptance) == 3
+        assert 0 <= depth.last_depth <= 3
+        assert depth.verify_seconds > 0
+        assert depth.expected_rate[0] > 0
+
+
+def test_auto_without_mtp_head_is_plain(tiny_llama_path: Path) -> None:
+    with Session(tiny_llama_path, n_ctx=N_CTX, n_threads=1) as session:
+        assert not session.auto
+        assert session.n_draft == 0
+        assert session.depth_stats is None
+        assert len(list(session.generate([1, 2, 3], max_tokens=5))) == 5
+
+
+def test_auto_needs_mtp_layers_loaded(tiny_qwen35_path: Path) -> None:
+    with Model(tiny_qwen35_path) as model:
+        # Loaded without load_mtp: automatic depth falls back to plain decoding...
+        with Session(model, n_ctx=N_CTX, n_threads=1) as session:
+            assert not session.auto
+        # ...and a fixed depth asks for the MTP layers.
+        with pytest.raises(ValueError, match="load_mtp=True"):
+            Session(model, n_draft=2, n_ctx=N_CTX)
+
+
+def test_auto_rewind_then_generate(oracle_tiny_path: Path) -> None:
+    with Session(oracle_tiny_path, n_ctx=N_CTX, n_threads=1) as session:
+        tokens = session.vocab.tokenize("Hello there, general")
+        first = list(session.generate(tokens, max_tokens=40))
+        session.reset()
+        assert list(session.generate(tokens, max_tokens=40)) == first
