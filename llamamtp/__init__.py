@@ -11,7 +11,11 @@ from llamamtp.errors import (
     LlamaError,
 )
 from llamamtp.info import backends, devices, llama_cpp_commit, system_info
+from llamamtp.llama import Llama
+from llamamtp.llama_cache import LlamaDiskCache, LlamaRAMCache, LlamaState
+from llamamtp.llama_grammar import LlamaGrammar
 from llamamtp.model import Model
+from llamamtp.processors import LogitsProcessorList, StoppingCriteriaList
 from llamamtp.quantize import quantize
 from llamamtp.sampler import Sampler
 from llamamtp.session import Session, SessionStats
@@ -23,11 +27,18 @@ __all__ = [
     "Context",
     "ContextFullError",
     "DecodeAbortedError",
+    "Llama",
+    "LlamaDiskCache",
     "LlamaError",
+    "LlamaGrammar",
+    "LlamaRAMCache",
+    "LlamaState",
+    "LogitsProcessorList",
     "Model",
     "Sampler",
     "Session",
     "SessionStats",
+    "StoppingCriteriaList",
     "Vocab",
     "__version__",
     "backends",

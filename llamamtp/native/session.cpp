@@ -749,6 +749,8 @@ extern "C" int32_t llamamtp_session_restore(struct llamamtp_session * s, const l
     s->n_past = std::max(0, n_tokens - 1);
     s->pending = n_tokens > 0 ? tokens[n_tokens - 1] : -1;
     s->n_logits = 0;
+    // Attention memory can drop any suffix; restored recurrent state has no snapshots.
+    s->n_removable = s->has_snapshots || s->rollback_by_checkpoint ? 0 : s->n_ctx;
     if (s->ctx_mtp != nullptr && pending_h != nullptr) {
         std::copy(pending_h, pending_h + s->n_embd, s->pending_h.begin());
     }

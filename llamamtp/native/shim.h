@@ -11,9 +11,14 @@ extern "C" {
 #include "80_shim.h"
 #include "85_session.h"
 #include "86_depth.h"
+#include "95_grammar.h"
+#include "96_sampler_ext.h"
 
 // Defined by the cffi module (decl/90_callbacks.h).
 void llamamtp_py_log(int32_t level, const char * text);
+// Defined by the cffi module (decl/97_sampler_callbacks.h).
+int32_t llamamtp_py_sampler_apply(void * handle, llama_token_data_array * cur_p);
+void llamamtp_py_sampler_accept(void * handle, llama_token token);
 }
 
 // Record an error message for llamamtp_last_error() on this thread (printf format).
