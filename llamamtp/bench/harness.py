@@ -61,6 +61,7 @@ class Program:
     kind: str
     mode: str
     runs: list[dict] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -136,8 +137,9 @@ def _native_mtp(config: BenchConfig, n_draft: int) -> dict:
 
 
 def _worker(config: BenchConfig, library: str, draft: str, python: str) -> dict:
+    # Run by path: another interpreter (llama-cpp-python's) may lack llamamtp's dependencies.
     command = [
-        python, "-m", "llamamtp.bench.worker", library, "--model", str(config.model),
+        python, str(Path(__file__).with_name("worker.py")), library, "--model", str(config.model),
         "--draft", draft, "--prompt", config.prompt, "--n-tokens", str(config.n_tokens),
         "--n-ctx", str(config.n_ctx), "--threads", str(config.threads),
     ]  # fmt: skip
@@ -226,5 +228,10 @@ def run_benchmark(
         for program in programs[shift:] + programs[:shift]:
             if progress is not None:
                 progress(f"round {repeat + 1}/{config.repeats}: {program.name}")
-            program.runs.append(run_once(config, program, n_prompt))
+            try:
+                program.runs.append(run_once(config, program, n_prompt))
+            except RuntimeError as error:
+                # One failing program must not lose the other programs' runs.
+                logger.error("%s failed in round %d: %s", program.name, repeat + 1, error)
+                program.failures.append(str(error))
     return programs

@@ -75,6 +75,11 @@ def markdown_table(programs: list[Program]) -> str:
             f"{_cell(program, 'ttft_s', 3)} | {rate} | {length} | "
             f"{_cell(program, 'peak_rss_mb', 0)} | {ratio} |"
         )
+    for program in programs:
+        if program.failures:
+            first_line = program.failures[0].splitlines()[0]
+            lines.append("")
+            lines.append(f"{program.name}: {len(program.failures)} failed runs ({first_line})")
     histogram = depth_histogram(programs)
     if histogram is not None:
         shares = ", ".join(f"{depth}: {count}" for depth, count in enumerate(histogram))

@@ -1,8 +1,9 @@
 """One measured generation in a fresh process, printed as one JSON line.
 
-Run by the harness as ``python -m llamamtp.bench.worker ...``, so every run
-starts from the same state and its peak memory is its own. The llama-cpp-python
-variant may run under another interpreter (its own virtual environment).
+The harness runs this file by path, so every run starts from the same state
+and its peak memory is its own. The llama-cpp-python variant may run under
+another interpreter (its own virtual environment), so nothing from llamamtp is
+imported at module level.
 """
 
 from __future__ import annotations
@@ -61,7 +62,10 @@ def run_llama_cpp_python(args: argparse.Namespace) -> dict:
     first_token = None
     generated = 0
     stream = llm.create_completion(prompt, max_tokens=args.n_tokens, temperature=0.0, stream=True)
-    for _ in stream:
+    for chunk in stream:
+        # The closing chunk only carries the finish reason.
+        if chunk["choices"][0]["finish_reason"] is not None and not chunk["choices"][0]["text"]:
+            continue
         generated += 1
         if first_token is None:
             first_token = time.perf_counter()

@@ -8,10 +8,13 @@ namespace {
 
 // Weight of a new timing in the running averages; about the last 10 steps count.
 constexpr double k_time_weight = 0.1;
-// Decay of the acceptance counts per step; about the last 50 steps count.
+// Decay of the acceptance counts per drafted step (about the last 50 count)
+// and per plain step (slower, so the evidence of sparse probes survives until
+// the next one, yet a long plain stretch lets old evidence fade).
 constexpr double k_count_decay = 0.98;
+constexpr double k_count_decay_plain = 0.995;
 // Pseudo-counts that pull an estimate toward the position before it.
-constexpr double k_prior_weight = 2.0;
+constexpr double k_prior_weight = 1.0;
 // Acceptance assumed for the first draft position before any observation.
 constexpr double k_prior_acceptance = 0.5;
 // Drafting must promise this much over plain decoding before it is chosen, so
@@ -19,8 +22,8 @@ constexpr double k_prior_acceptance = 0.5;
 constexpr double k_margin = 1.03;
 // Plain steps between probes at depth 1 while drafting does not pay; the
 // interval doubles after each probe that does not switch drafting back on.
-constexpr int64_t k_probe_interval_min = 16;
-constexpr int64_t k_probe_interval_max = 256;
+constexpr int64_t k_probe_interval_min = 32;
+constexpr int64_t k_probe_interval_max = 1024;
 
 // A running mean over the first observations, then an exponential average,
 // so one slow early step does not dominate for long. n counts value too.
@@ -126,9 +129,10 @@ void depth_controller::observe_step(int32_t drafted, int32_t accepted, double t_
 
     // Old acceptance counts fade with every step, plain ones included, so that
     // after a long plain stretch a probe is judged on what it sees now.
+    const double decay = drafted == 0 ? k_count_decay_plain : k_count_decay;
     for (int32_t j = 0; j < max_depth_; j++) {
-        attempted_[j] *= k_count_decay;
-        accepted_[j] *= k_count_decay;
+        attempted_[j] *= decay;
+        accepted_[j] *= decay;
     }
 
     if (drafted == 0) {
@@ -142,7 +146,10 @@ void depth_controller::observe_step(int32_t drafted, int32_t accepted, double t_
         return;
     }
 
-    if (draft_seen_++ > 0) {
+    // The first drafted step is timed too: waiting for a second would cost a
+    // whole extra drafted step in short generations, and an early overestimate
+    // only delays drafting until the next probe.
+    {
         n_draft_timed_++;
         n_sample_timed_++;
         sample_per_token_ = blend(sample_per_token_, t_sample / n_sampled, n_sample_timed_);

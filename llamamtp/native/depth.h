@@ -54,10 +54,9 @@ private:
     double catchup_per_token_ = 0.0;
     double draft_per_token_ = 0.0;
     double sample_per_token_ = 0.0;
-    // Timed steps of each kind; the first of each is a warm-up (graph
-    // allocation) and is not counted.
+    // Timed steps of each kind. The first plain step after a prefill is a
+    // warm-up (graph allocation for single tokens) and is not counted.
     int64_t plain_seen_ = 0;
-    int64_t draft_seen_ = 0;
     int64_t n_plain_timed_ = 0;
     int64_t n_draft_timed_ = 0;
     int64_t n_sample_timed_ = 0;
