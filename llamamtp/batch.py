@@ -82,6 +82,6 @@ class Batch(NativeOwner):
             self.ptr.logits[len(tokens) - 1] = True
 
     def tokens(self) -> list[int]:
-        """The token ids currently in the batch."""
+        """Return the token ids currently in the batch."""
         batch = self.ptr
         return [batch.token[i] for i in range(batch.n_tokens)]

@@ -75,7 +75,12 @@ def _held_back(text: bytes, stop: Sequence[bytes]) -> int:
         if byte & 0xC0 == 0x80:
             continue
         if byte >= 0xC0:
-            needed = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            if byte < 0xE0:
+                needed = 2
+            elif byte < 0xF0:
+                needed = 3
+            else:
+                needed = 4
             if needed > length:
                 hold = length
         break

@@ -163,7 +163,7 @@ class Context(NativeOwner):
         check_decode("llama_decode", status, n_tokens, lib.llama_n_ctx(ptr))
 
     def logits(self, i: int = -1) -> np.ndarray:
-        """A copy of the logits of output row ``i`` of the last decode (-1 = last)."""
+        """Return a copy of the logits of output row ``i`` of the last decode (-1 = last)."""
         ptr = self.ptr
         clear_native_error()
         row = lib.llama_get_logits_ith(ptr, i)
@@ -178,7 +178,7 @@ class Context(NativeOwner):
         return np.frombuffer(buffer, dtype=np.float32).copy()
 
     def embeddings(self, i: int = -1) -> np.ndarray:
-        """A copy of the embedding of output row ``i`` (contexts made with ``embeddings=True``)."""
+        """Return a copy of the embedding of output row ``i`` (needs ``embeddings=True``)."""
         ptr = self.ptr
         clear_native_error()
         row = lib.llama_get_embeddings_ith(ptr, i)
@@ -213,7 +213,7 @@ class Context(NativeOwner):
     # State
 
     def state_get(self) -> bytes:
-        """The whole context state (memory, RNG, logits) as bytes."""
+        """Return the whole context state (memory, RNG, logits) as bytes."""
         ptr = self.ptr
         size = lib.llama_state_get_size(ptr)
         buf = ffi.new("uint8_t[]", size)
@@ -234,7 +234,7 @@ class Context(NativeOwner):
             )
 
     def state_save_file(self, path: str | os.PathLike[str], tokens: list[int]) -> None:
-        """Write the state and the tokens it holds to a session file."""
+        """Write the state and the tokens it contains to a session file."""
         c_tokens = ffi.new("llama_token[]", tokens)
         clear_native_error()
         if not lib.llama_state_save_file(self.ptr, os.fsencode(path), c_tokens, len(tokens)):

@@ -1,9 +1,9 @@
 """``DepthController``: the automatic draft depth's decision rule, on its own.
 
 Sessions made with ``n_draft="auto"`` run this controller natively on their
-own timings. Used standalone, it answers "which depth would be chosen for
-these costs and this acceptance", for tests and for estimating MTP on
-hardware with known timings.
+own timings. Used standalone, it shows which depth would be chosen for given
+costs and acceptance, for tests and for estimating MTP on hardware with known
+timings.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class DepthController(NativeOwner):
         self.max_depth = max_depth
 
     def choose(self, limit: int | None = None) -> int:
-        """The depth for the next step (0 = plain), at most ``limit``."""
+        """Return the depth for the next step (0 = plain), at most ``limit``."""
         return lib.llamamtp_depth_controller_choose(
             self.ptr, self.max_depth if limit is None else limit
         )

@@ -27,7 +27,7 @@ def clear_native_error() -> None:
 
 
 def native_error() -> str:
-    """The error messages llama.cpp logged on this thread since the last clear, or ""."""
+    """Return the error messages llama.cpp logged on this thread since the last clear, or ""."""
     text = ffi.string(lib.llamamtp_last_error()).decode("utf-8", errors="replace")
     return "; ".join(line.strip() for line in text.splitlines() if line.strip())
 

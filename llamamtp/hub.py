@@ -43,7 +43,7 @@ def download_model(
 
 
 def _repo_files(huggingface_hub, repo_id: str, cache_dir) -> list[str]:
-    """The repository's file names: from the Hub, or the cached snapshot when offline."""
+    """Return the repository's file names: from the Hub, or the cached snapshot when offline."""
     if not huggingface_hub.constants.HF_HUB_OFFLINE:
         return list(huggingface_hub.list_repo_files(repo_id))
     snapshot = Path(

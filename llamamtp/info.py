@@ -1,4 +1,4 @@
-"""What this build of llamamtp runs on: llama.cpp commit, backends, CPU features."""
+"""Build facts of llamamtp at run time: llama.cpp commit, backends, CPU features."""
 
 from __future__ import annotations
 

@@ -193,7 +193,7 @@ class Llama:
         try:
             self.metadata: dict[str, str] = self._model.metadata
             n_draft = 0 if vocab_only else _draft_settings(draft, draft_n_max, self._model)
-            # The most tokens drafted per step: the fixed depth or the automatic depth's cap.
+            # Maximum draft tokens per step: the fixed depth or the automatic depth's cap.
             self.n_draft = 0
             if not vocab_only:
                 self._slot = SamplerSlot()

@@ -9,7 +9,7 @@ from typing import Any
 from llamamtp._native import ffi, lib
 from llamamtp.errors import clear_native_error, native_error
 
-# Any JSON object; what ``response_format={"type": "json_object"}`` asks for.
+# Any JSON object, the grammar behind ``response_format={"type": "json_object"}``.
 JSON_OBJECT_SCHEMA = {"type": "object"}
 
 

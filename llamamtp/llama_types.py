@@ -93,7 +93,7 @@ class CreateChatCompletionResponse(TypedDict):
 
 
 class ChatCompletionStreamResponseDelta(TypedDict):
-    """What a streamed chat chunk adds: the role first, then content."""
+    """Delta of a streamed chat chunk: the role first, then content."""
 
     role: NotRequired[Literal["assistant"]]
     content: NotRequired[str | None]

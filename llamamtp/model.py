@@ -134,7 +134,7 @@ class Model(NativeOwner):
         return result
 
     def chat_template(self, name: str | None = None) -> str | None:
-        """The chat template stored in the model (a named one when ``name`` is given), or None."""
+        """Return the model's chat template (the one called ``name`` if given), or None."""
         c_name = ffi.NULL if name is None else name.encode()
         template = lib.llama_model_chat_template(self.ptr, c_name)
         return None if template == ffi.NULL else ffi.string(template).decode("utf-8")

@@ -15,10 +15,10 @@ from llamamtp.errors import ContextFullError, LlamaError, clear_native_error, na
 from llamamtp.model import Model
 from llamamtp.sampler import Sampler
 
-# Longest draft a session accepts. Acceptance decays geometrically with the
+# Maximum draft length of a session. Acceptance decays geometrically with the
 # draft position, so drafts this long almost never pay for their verify rows.
 MAX_DRAFT = lib.LLAMAMTP_MAX_DEPTH
-# Deepest draft the automatic depth may choose unless draft_n_max says otherwise.
+# Default cap (draft_n_max) of the automatic depth.
 DEFAULT_DRAFT_N_MAX = 4
 
 
@@ -73,7 +73,7 @@ class SessionStats:
 
 @dataclass(frozen=True)
 class DepthStats:
-    """What the automatic draft depth chose and the estimates it chose from.
+    """Choices of the automatic draft depth and the estimates behind them.
 
     Attributes:
         last_depth: draft tokens of the last step (0 = a plain step).
@@ -286,7 +286,7 @@ class Session(NativeOwner):
         lib.llamamtp_session_set_keep_logits(self.ptr, value)
 
     def logits(self, i: int) -> np.ndarray:
-        """A copy of the logits behind token ``i`` of the last step (needs set_keep_logits)."""
+        """Return a copy of the logits behind token ``i`` of the last step."""
         row = lib.llamamtp_session_logits(self.ptr, i)
         if row == ffi.NULL:
             raise ValueError(

@@ -40,7 +40,7 @@ class Vocab:
     ) -> list[int]:
         """Split text into token ids.
 
-        ``add_special`` adds the BOS/EOS tokens the model asks for;
+        ``add_special`` adds the BOS/EOS tokens the model's metadata requests;
         ``parse_special`` turns control-token text such as ``<|im_start|>``
         into the control token instead of plain text.
         """
@@ -60,7 +60,7 @@ class Vocab:
         return list(ffi.unpack(tokens, n))
 
     def token_to_piece(self, token: int, special: bool = False) -> bytes:
-        """The bytes of one token; ``special`` renders control tokens as their text."""
+        """Return the bytes of one token; ``special`` renders control tokens as their text."""
         self.check_tokens((token,))
         vocab = self.ptr
         buf = ffi.new("char[]", 64)
@@ -110,7 +110,7 @@ class Vocab:
                 )
 
     def text(self, token: int) -> str:
-        """The token's raw entry in the vocabulary.
+        """Return the token's raw entry in the vocabulary.
 
         Not decoded text: byte-level BPE vocabularies store bytes as printable
         characters (a space as "Ġ"); use :meth:`token_to_piece` for the bytes.

@@ -183,7 +183,7 @@ def test_auto_needs_mtp_layers_loaded(tiny_qwen35_path: Path) -> None:
         # Loaded without load_mtp: automatic depth falls back to plain decoding...
         with Session(model, n_ctx=N_CTX, n_threads=1) as session:
             assert not session.auto
-        # ...and a fixed depth asks for the MTP layers.
+        # ...and a fixed depth requires the MTP layers.
         with pytest.raises(ValueError, match="load_mtp=True"):
             Session(model, n_draft=2, n_ctx=N_CTX)
 

@@ -111,7 +111,7 @@ def test_generation_fills_context(models) -> None:
     with Session(model, n_draft=2, n_ctx=N_CTX, n_batch=N_BATCH, n_threads=1) as session:
         generated = list(session.generate(tokens, max_tokens=None))
         assert session.finish_reason == "length"
-        # Every position holds a token; the last generated one needs no slot.
+        # Every position contains a token, and the last generated one needs no slot.
         assert session.n_past == session.n_ctx
         assert len(tokens) + len(generated) == session.n_ctx + 1
         with pytest.raises(ContextFullError, match="full"):

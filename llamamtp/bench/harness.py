@@ -29,7 +29,7 @@ _ACCEPTED = re.compile(r"n_accept\s*=\s*(\d+)")
 
 @dataclass(frozen=True)
 class BenchConfig:
-    """What every program in one benchmark shares.
+    """Settings every program in one benchmark shares.
 
     Attributes:
         model: the GGUF file.
@@ -162,7 +162,7 @@ def programs_for(
     kinds: tuple[str, ...] = PROGRAM_KINDS,
     auto: bool = True,
 ) -> list[Program]:
-    """The programs to compare: plain and each MTP depth per library, and ``auto``."""
+    """Return the programs to compare: plain and each MTP depth per library, and ``auto``."""
     programs = []
     modes = ["plain"] + [f"mtp-{depth}" for depth in depths]
     if "native" in kinds:

@@ -55,7 +55,7 @@ def depth_histogram(programs: list[Program]) -> list[int] | None:
 
 
 def markdown_table(programs: list[Program]) -> str:
-    """One row per program: medians (min–max) and the ratio to native llama.cpp's same mode.
+    """Return a table with one row per program: medians (min–max) and the ratio to native.
 
     ``auto`` is compared with native plain decoding.
     """

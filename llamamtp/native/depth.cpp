@@ -128,7 +128,7 @@ void depth_controller::observe_step(int32_t drafted, int32_t accepted, double t_
     histogram_[std::min(drafted, max_depth_)]++;
 
     // Old acceptance counts fade with every step, plain ones included, so that
-    // after a long plain stretch a probe is judged on what it sees now.
+    // after a long plain stretch a probe is judged on its own result.
     const double decay = drafted == 0 ? k_count_decay_plain : k_count_decay;
     for (int32_t j = 0; j < max_depth_; j++) {
         attempted_[j] *= decay;

@@ -62,6 +62,9 @@ struct llamamtp_session {
     std::vector<float> pending_h;  // target h at position n_past - 1
     std::vector<float> batch_h;    // target h rows of the last target pass
     std::vector<float> draft_h;    // MTP h of the last draft step
+    // Reused per step, so the hot path allocates nothing.
+    std::vector<llama_token> verify_tokens;
+    std::vector<llama_token> step_draft;
 
     // Automatic depth (LLAMAMTP_DRAFT_AUTO). While it picks depth 0 the MTP
     // context sits idle: the positions it has not mirrored wait in the lag
@@ -512,7 +515,8 @@ extern "C" int32_t llamamtp_session_verify(struct llamamtp_session * s, const ll
     }
 
     const int32_t n_tokens = n_draft + 1;
-    std::vector<llama_token> batch_tokens(n_tokens);
+    std::vector<llama_token> & batch_tokens = s->verify_tokens;
+    batch_tokens.resize(n_tokens);
     batch_tokens[0] = s->pending;
     std::copy(draft, draft + n_draft, batch_tokens.begin() + 1);
 
@@ -613,7 +617,8 @@ extern "C" int32_t llamamtp_session_step(struct llamamtp_session * s, int32_t n_
 
     const llamamtp_stats before = s->stats;
     s->t_lag_flush = 0.0;
-    std::vector<llama_token> draft(n_draft);
+    std::vector<llama_token> & draft = s->step_draft;
+    draft.resize(n_draft);
     int32_t n_drafted = 0;
     if (n_draft > 0) {
         n_drafted = llamamtp_session_draft(s, n_draft, draft.data());
@@ -713,7 +718,7 @@ extern "C" int32_t llamamtp_session_rewind(struct llamamtp_session * s, int32_t 
     s->n_logits = 0;
     if (s->ctx_mtp != nullptr) {
         // NOTE: the target's hidden state at n_past - 1 is gone, so the next MTP
-        // pass sees zeros there. That can lower acceptance for a step or two but
+        // pass reads zeros there. That can lower acceptance for a step or two but
         // never changes the output, which verification decides.
         std::fill(s->pending_h.begin(), s->pending_h.end(), 0.0f);
     }

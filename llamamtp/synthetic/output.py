@@ -26,7 +26,7 @@ def check_ftype(ftype: str) -> None:
 
 
 def source_dtype(ftype: str, quantize_from: str) -> type[np.floating]:
-    """The float type tensors are written in before any quantization."""
+    """Return the float type that tensors are written in before any quantization."""
     if ftype in FLOAT_FTYPES:
         return FLOAT_FTYPES[ftype]
     if quantize_from not in FLOAT_FTYPES:
@@ -40,7 +40,7 @@ def write_model_file(
     write_float: Callable[[Path], Path],
     n_threads: int = 0,
 ) -> Path:
-    """Write a model to ``path`` through ``write_float``, quantizing it when ``ftype`` asks.
+    """Write a model to ``path`` through ``write_float``, quantizing it for a quantized ``ftype``.
 
     ``write_float(p)`` writes the float model atomically to ``p``. For a quantized
     ``ftype`` that float file is a hidden temporary file next to ``path``, removed

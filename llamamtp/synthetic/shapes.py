@@ -60,7 +60,7 @@ class ModelShape:
         return self.ssm_d_state * self.ssm_dt_rank
 
     def is_recurrent(self, il: int) -> bool:
-        """Whether block ``il`` is a Gated DeltaNet layer (the MTP block never is)."""
+        """Return True if block ``il`` is a Gated DeltaNet layer (the MTP block never is)."""
         return il < self.n_layer and (il + 1) % self.full_attention_interval != 0
 
     def with_vocab(self, n_vocab: int | None) -> ModelShape:

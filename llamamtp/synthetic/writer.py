@@ -46,7 +46,7 @@ def check_output_path(path: str | os.PathLike[str]) -> Path:
 
 
 def partial_path(path: Path) -> Path:
-    """The temporary name a file is written under before it is renamed to ``path``."""
+    """Return the temporary name a file is written under before it is renamed to ``path``."""
     return path.with_name(f".{path.name}.{os.getpid()}.partial")
 
 
