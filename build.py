@@ -91,9 +91,11 @@ def fetch_sdist() -> Path:
         archive.parent.mkdir(parents=True, exist_ok=True)
         log(f"downloading {SDIST_REQUIREMENT} (source only) into {archive.parent}")
         with tempfile.TemporaryDirectory(dir=archive.parent) as download_dir:
+            # pip reads the sdist's metadata even for a download, which needs its build
+            # backend (scikit-build-core); build isolation lets pip fetch it.
             command = [
                 sys.executable, "-m", "pip", "download", "--no-deps",
-                "--no-binary", ":all:", "--no-build-isolation", "--quiet",
+                "--no-binary", ":all:", "--quiet",
                 "--dest", download_dir, SDIST_REQUIREMENT,
             ]  # fmt: skip
             result = subprocess.run(command, check=False)
