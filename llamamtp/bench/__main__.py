@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--draft-n-max",
         type=int,
         default=4,
-        help="deepest draft the automatic depth may choose (default: 4)",
+        help="deepest draft the automatic depth may choose, in tokens (default: 4)",
     )
     parser.add_argument(
         "--programs",
@@ -54,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--n-ctx", type=int, default=2048, help="context length in tokens (default: 2048)"
     )
-    parser.add_argument("--prompt", default=DEFAULT_PROMPT, help="prompt text")
+    parser.add_argument(
+        "--prompt", default=DEFAULT_PROMPT, help=f"prompt text (default: {DEFAULT_PROMPT!r})"
+    )
     parser.add_argument(
         "--tools-dir",
         type=Path,
