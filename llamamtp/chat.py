@@ -1,21 +1,25 @@
-"""Chat completion for the drop-in ``Llama``: Jinja chat templates and OpenAI chat shapes.
+"""Chat completion for the drop-in ``Llama``: OpenAI chat shapes, streaming and tool calls.
 
-The template comes from the GGUF metadata (``tokenizer.chat_template``) and is
-rendered with jinja2 in a sandbox, as llama-cpp-python does; ``chat_format``
-picks one of the built-in templates below instead. The rendered prompt goes
-through ``create_completion``, so streaming, stop strings and MTP behave the
-same, and generation stops at the model's end-of-turn token.
+The prompt is the chat template rendered by :mod:`llamamtp.chat_template`. It
+goes through ``create_completion``, so streaming, stop strings and MTP behave
+the same, and generation stops at the model's end-of-turn token. Tool calls
+in the reply are parsed by :mod:`llamamtp.tool_calls`.
 """
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
-
+from llamamtp import tool_calls as _tool_calls
+from llamamtp.chat_template import (
+    BUILTIN_TEMPLATES,
+    FROM_METADATA,
+    render_chat_prompt,
+    resolve_chat_format,
+    template_source,
+    token_text,
+)
 from llamamtp.llama_grammar import JSON_OBJECT_SCHEMA, LlamaGrammar
 from llamamtp.llama_types import (
     CreateChatCompletionResponse,
@@ -25,99 +29,14 @@ from llamamtp.llama_types import (
 if TYPE_CHECKING:
     from llamamtp.llama import Llama
 
-# The template from the model's metadata.
-FROM_METADATA = "jinja"
-
-# Built-in templates for models whose file has none or a broken one.
-BUILTIN_TEMPLATES = {
-    "chatml": (
-        "{% for message in messages %}"
-        "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
-        "{% endfor %}"
-        "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
-    ),
-    "gemma": (
-        "{{ bos_token }}"
-        "{% for message in messages %}"
-        "{% set role = 'model' if message['role'] == 'assistant' else 'user' %}"
-        "{{ '<start_of_turn>' + role + '\\n' + message['content'] | trim + '<end_of_turn>\\n' }}"
-        "{% endfor %}"
-        "{% if add_generation_prompt %}{{ '<start_of_turn>model\\n' }}{% endif %}"
-    ),
-}
-
-
-def resolve_chat_format(chat_format: str | None, llama: Llama) -> str | None:
-    """Check ``chat_format`` and return the format in use (None when no template exists)."""
-    if chat_format is None:
-        return FROM_METADATA if llama.model.chat_template() is not None else None
-    if chat_format == FROM_METADATA:
-        if llama.model.chat_template() is None:
-            raise ValueError(
-                f"chat_format='jinja' needs a chat template in the model's metadata and "
-                f"{llama.model_path!r} has none; use one of {sorted(BUILTIN_TEMPLATES)}"
-            )
-        return chat_format
-    if chat_format not in BUILTIN_TEMPLATES:
-        raise ValueError(
-            f"unknown chat_format {chat_format!r}; use 'jinja' (the model's template) or one "
-            f"of {sorted(BUILTIN_TEMPLATES)}"
-        )
-    return chat_format
-
-
-def _raise_exception(message: str) -> None:
-    raise jinja2.exceptions.TemplateError(message)
-
-
-def _strftime_now(format: str) -> str:
-    return datetime.datetime.now().strftime(format)
-
-
-def render_chat_prompt(
-    llama: Llama,
-    messages: list[dict[str, Any]],
-    tools: list[dict[str, Any]] | None = None,
-    tool_choice: Any = None,
-    add_generation_prompt: bool = True,
-) -> str:
-    """Render the conversation into the prompt text the model expects."""
-    if llama.chat_format is None:
-        raise ValueError(
-            f"{llama.model_path!r} has no chat template; create the Llama with "
-            f"chat_format set to one of {sorted(BUILTIN_TEMPLATES)}"
-        )
-    if not isinstance(messages, list) or not messages:
-        raise ValueError("messages must be a non-empty list of {'role': ..., 'content': ...}")
-    for index, message in enumerate(messages):
-        if not isinstance(message, dict) or "role" not in message:
-            raise ValueError(f"message {index} must be a dict with a 'role' key, got {message!r}")
-
-    if llama.chat_format == FROM_METADATA:
-        source = llama.model.chat_template()
-    else:
-        source = BUILTIN_TEMPLATES[llama.chat_format]
-    environment = ImmutableSandboxedEnvironment(
-        loader=jinja2.BaseLoader(), trim_blocks=True, lstrip_blocks=True
-    )
-    template = environment.from_string(source)
-    vocab = llama.model.vocab
-    return template.render(
-        messages=messages,
-        bos_token=_token_text(llama, vocab.bos),
-        eos_token=_token_text(llama, vocab.eos),
-        add_generation_prompt=add_generation_prompt,
-        tools=tools,
-        tool_choice=tool_choice,
-        raise_exception=_raise_exception,
-        strftime_now=_strftime_now,
-    )
-
-
-def _token_text(llama: Llama, token: int) -> str:
-    if token < 0:
-        return ""
-    return llama.model.vocab.token_to_piece(token, special=True).decode("utf-8", errors="ignore")
+__all__ = [
+    "BUILTIN_TEMPLATES",
+    "FROM_METADATA",
+    "create_chat_completion",
+    "create_chat_completion_openai_v1",
+    "render_chat_prompt",
+    "resolve_chat_format",
+]
 
 
 def _grammar_for(response_format: dict[str, Any] | None) -> LlamaGrammar | None:
@@ -171,9 +90,12 @@ def create_chat_completion(
 ) -> CreateChatCompletionResponse | Iterator[CreateChatCompletionStreamResponse]:
     """Generate the assistant's reply to ``messages``, with llama-cpp-python's arguments.
 
-    ``tools`` and ``tool_choice`` are passed to the template; the reply is
-    returned as text (tool calls are not parsed). ``response_format`` JSON
-    mode constrains the reply with a grammar built from the schema.
+    ``tools`` and ``tool_choice`` are passed to the template. When the
+    template has a ``<tool_call>`` format (see :mod:`llamamtp.tool_calls`),
+    calls in the reply are returned as ``message["tool_calls"]`` with
+    ``finish_reason="tool_calls"``; ``tool_choice="none"`` turns the parsing
+    off. ``response_format`` JSON mode constrains the reply with a grammar
+    built from the schema.
     """
     if functions is not None or function_call is not None:
         raise NotImplementedError(
@@ -181,17 +103,21 @@ def create_chat_completion(
         )
     if response_format is not None and grammar is not None:
         raise ValueError("pass either response_format or grammar, not both")
+    _check_tools(tools, tool_choice)
     grammar = grammar or _grammar_for(response_format)
     prompt = render_chat_prompt(llama, messages, tools=tools, tool_choice=tool_choice)
+    syntax = None
+    if tools and tool_choice != "none":
+        syntax = _tool_calls.detect_syntax(template_source(llama))
 
     # The template writes BOS itself when the model wants one.
     vocab = llama.model.vocab
-    bos_text = _token_text(llama, vocab.bos)
+    bos_text = token_text(llama, vocab.bos)
     add_bos = vocab.add_bos and not (bos_text and prompt.startswith(bos_text))
     prompt_tokens = vocab.tokenize(prompt, add_special=add_bos, parse_special=True)
 
     stops = [stop] if isinstance(stop, str) else list(stop or [])
-    eos_text = _token_text(llama, vocab.eos)
+    eos_text = token_text(llama, vocab.eos)
     if eos_text:
         stops.append(eos_text)
     completion = llama.create_completion(
@@ -219,8 +145,18 @@ def create_chat_completion(
         logit_bias=logit_bias,
     )
     if stream:
+        if syntax is not None:
+            return _chat_chunks_with_tools(completion, _tool_calls.ToolCallParser(syntax, tools))
         return _chat_chunks(completion)
+
     choice = completion["choices"][0]
+    message: dict[str, Any] = {"role": "assistant", "content": choice["text"]}
+    finish_reason = choice["finish_reason"]
+    if syntax is not None:
+        content, calls = _tool_calls.split_tool_calls(choice["text"], syntax, tools)
+        if calls:
+            message = {"role": "assistant", "content": content, "tool_calls": calls}
+            finish_reason = _tool_finish_reason(finish_reason)
     return {
         "id": "chat" + completion["id"],
         "object": "chat.completion",
@@ -229,44 +165,114 @@ def create_chat_completion(
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": choice["text"]},
+                "message": message,
                 "logprobs": _chat_logprobs(choice["logprobs"]),
-                "finish_reason": choice["finish_reason"],
+                "finish_reason": finish_reason,
             }
         ],
         "usage": completion["usage"],
     }
 
 
+def _check_tools(tools: Any, tool_choice: Any) -> None:
+    if tools is None:
+        return
+    if not isinstance(tools, list):
+        raise ValueError(f"tools must be a list of {{'type': 'function', ...}}, got {tools!r}")
+    names = []
+    for index, tool in enumerate(tools):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise ValueError(
+                f"tool {index} must be {{'type': 'function', 'function': {{'name': ...}}}}, "
+                f"got {tool!r}"
+            )
+        names.append(function["name"])
+    if isinstance(tool_choice, dict):
+        name = (tool_choice.get("function") or {}).get("name")
+        if name not in names:
+            raise ValueError(f"tool_choice names {name!r}, which is not in tools {names}")
+
+
+def _tool_finish_reason(finish_reason: str | None) -> str | None:
+    # A reply cut off by max_tokens keeps "length", as OpenAI reports it.
+    return "tool_calls" if finish_reason == "stop" else finish_reason
+
+
+def _chunk_base(chunk: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": "chat" + chunk["id"],
+        "object": "chat.completion.chunk",
+        "created": chunk["created"],
+        "model": chunk["model"],
+    }
+
+
+def _delta_chunk(
+    base: dict[str, Any],
+    delta: dict[str, Any],
+    logprobs: dict[str, Any] | None = None,
+    finish_reason: str | None = None,
+) -> CreateChatCompletionStreamResponse:
+    choice = {"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish_reason}
+    return {**base, "choices": [choice]}
+
+
 def _chat_chunks(chunks: Iterator[dict[str, Any]]) -> Iterator[CreateChatCompletionStreamResponse]:
     first = True
     for chunk in chunks:
-        base = {
-            "id": "chat" + chunk["id"],
-            "object": "chat.completion.chunk",
-            "created": chunk["created"],
-            "model": chunk["model"],
-        }
+        base = _chunk_base(chunk)
         choice = chunk["choices"][0]
         if first:
             first = False
-            yield {**base, "choices": [{"index": 0, "delta": {"role": "assistant"},
-                                        "logprobs": None, "finish_reason": None}]}  # fmt: skip
+            yield _delta_chunk(base, {"role": "assistant"})
         if choice["finish_reason"] is not None:
-            yield {**base, "choices": [{"index": 0, "delta": {}, "logprobs": None,
-                                        "finish_reason": choice["finish_reason"]}]}  # fmt: skip
+            yield _delta_chunk(base, {}, finish_reason=choice["finish_reason"])
             continue
-        yield {
-            **base,
-            "choices": [
-                {
-                    "index": 0,
-                    "delta": {"content": choice["text"]},
-                    "logprobs": _chat_logprobs(choice["logprobs"]),
-                    "finish_reason": None,
-                }
-            ],
-        }
+        yield _delta_chunk(base, {"content": choice["text"]}, _chat_logprobs(choice["logprobs"]))
+
+
+def _chat_chunks_with_tools(
+    chunks: Iterator[dict[str, Any]], parser: _tool_calls.ToolCallParser
+) -> Iterator[CreateChatCompletionStreamResponse]:
+    """Stream content deltas and, once a ``<tool_call>`` block closes, a ``tool_calls`` delta.
+
+    Text that may start a block is held back until it does or cannot. Each
+    delta carries the logprobs of the tokens read since the previous delta.
+    """
+    first = True
+    n_calls = 0
+    pending_logprobs: list[dict[str, Any]] = []
+    for chunk in chunks:
+        base = _chunk_base(chunk)
+        choice = chunk["choices"][0]
+        if first:
+            first = False
+            yield _delta_chunk(base, {"role": "assistant"})
+        if choice["logprobs"] is not None:
+            pending_logprobs.append(choice["logprobs"])
+        finish_reason = choice["finish_reason"]
+        events = parser.finish() if finish_reason is not None else parser.feed(choice["text"])
+        for event in events:
+            logprobs = _chat_logprobs(_merge_logprobs(pending_logprobs))
+            pending_logprobs = []
+            if event.tool_call is None:
+                yield _delta_chunk(base, {"content": event.content}, logprobs)
+            else:
+                delta = {"tool_calls": [{"index": n_calls, **event.tool_call}]}
+                n_calls += 1
+                yield _delta_chunk(base, delta, logprobs)
+        if finish_reason is not None:
+            if n_calls:
+                finish_reason = _tool_finish_reason(finish_reason)
+            logprobs = _chat_logprobs(_merge_logprobs(pending_logprobs))
+            yield _delta_chunk(base, {}, logprobs, finish_reason)
+
+
+def _merge_logprobs(parts: list[dict[str, Any]]) -> dict[str, Any] | None:
+    if not parts:
+        return None
+    return {key: [value for part in parts for value in part[key]] for key in parts[0]}
 
 
 def _chat_logprobs(logprobs: dict[str, Any] | None) -> dict[str, Any] | None:

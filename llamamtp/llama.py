@@ -26,6 +26,7 @@ from llamamtp.llama_grammar import LlamaGrammar
 from llamamtp.llama_types import CreateCompletionResponse, CreateEmbeddingResponse
 from llamamtp.model import Model
 from llamamtp.processors import LogitsProcessorList, StoppingCriteriaList
+from llamamtp.prompt import completion_prompt
 from llamamtp.sampler import DEFAULT_SEED
 from llamamtp.session import MAX_DRAFT, Session, SessionStats
 
@@ -60,7 +61,6 @@ _DEFAULT_ONLY: dict[str, Any] = {
     "tokenizer": None,
     "type_k": None,
     "type_v": None,
-    "spm_infill": False,
 }
 
 
@@ -170,8 +170,11 @@ class Llama:
             )
         if last_n_tokens_size < 0:
             raise ValueError(f"last_n_tokens_size must be 0 or more, got {last_n_tokens_size}")
+        if seed == -1:
+            # llama-cpp-python's "-1 for random": LLAMA_DEFAULT_SEED as a signed int.
+            seed = DEFAULT_SEED
         if not 0 <= seed <= 0xFFFFFFFF:
-            raise ValueError(f"seed must be in [0, 2**32 - 1], got {seed}")
+            raise ValueError(f"seed must be in [0, 2**32 - 1], or -1 for random, got {seed}")
 
         self.verbose = verbose
         set_verbose(verbose)
@@ -220,6 +223,7 @@ class Llama:
         self.last_n_tokens_size = last_n_tokens_size
         self.logits_all = logits_all
         self.embedding = embedding
+        self.spm_infill = spm_infill
         self.draft = draft
         self.draft_n_max = draft_n_max
         self.prefix_reuse = prefix_reuse
@@ -283,13 +287,19 @@ class Llama:
 
     @property
     def n_tokens(self) -> int:
-        """Tokens in the current sequence (prompt and generated)."""
-        return len(self.session.tokens) if self._session is not None else 0
+        """Tokens in the current sequence (prompt and generated).
+
+        A token returned by :meth:`sample` counts once it is passed to
+        :meth:`eval`, as in llama-cpp-python.
+        """
+        if self._session is None:
+            return 0
+        return len(self.session.tokens) - (self._sampled is not None)
 
     @property
     def input_ids(self) -> np.ndarray:
         """The current sequence as an array of token ids."""
-        return np.asarray(self.session.tokens, dtype=np.intc)
+        return np.asarray(self.session.tokens[: self.n_tokens], dtype=np.intc)
 
     def token_bos(self) -> int:
         return self._model.vocab.bos
@@ -433,6 +443,11 @@ class Llama:
         if cached > current:
             self.load_state(state)
 
+    def _context_options(self) -> dict[str, Any]:
+        """Threads and attention options for contexts other than the session's."""
+        names = ("n_threads", "n_threads_batch", "flash_attn")
+        return {name: self._init_args[name] for name in names}
+
     def _session_stats(self) -> SessionStats:
         return self.session.stats
 
@@ -496,10 +511,18 @@ class Llama:
         grammar: LlamaGrammar | None = None,
         logit_bias: dict[int, float] | None = None,
     ) -> CreateCompletionResponse | Iterator[CreateCompletionResponse]:
-        """Complete a prompt (text or token ids); ``stream=True`` returns an iterator of chunks."""
-        if suffix is not None:
+        """Complete a prompt (text or token ids); ``stream=True`` returns an iterator of chunks.
+
+        With ``suffix``, the model fills in the text between the prompt and
+        the suffix, using its fill-in-the-middle tokens (see :mod:`llamamtp.prompt`).
+        """
+        if suffix is not None and not isinstance(suffix, str):
+            raise TypeError(f"suffix must be a string or None, got {type(suffix).__name__}")
+        if suffix is not None and echo and logprobs is not None:
             raise NotImplementedError(
-                "suffix (fill-in-the-middle) is not supported; put the text in the prompt"
+                "logprobs with echo=True and a suffix is not supported: the evaluated prompt "
+                "holds FIM tokens and the suffix, which the echoed text leaves out; drop echo "
+                "or logprobs"
             )
         if tfs_z != 1.0:
             raise NotImplementedError(
@@ -507,13 +530,10 @@ class Llama:
             )
         if logprobs is not None and (not isinstance(logprobs, int) or logprobs < 0):
             raise ValueError(f"logprobs must be None or an int >= 0, got {logprobs!r}")
-        if logprobs is not None and echo:
-            raise NotImplementedError(
-                "logprobs with echo=True (log probabilities of the prompt) is not supported; "
-                "use one of them"
-            )
 
-        prompt_text, prompt_tokens = self._prompt_tokens(prompt)
+        prompt_text, prompt_tokens = completion_prompt(
+            self._model.vocab, self.model_path, prompt, suffix, self.spm_infill
+        )
         n_ctx = self.n_ctx()
         if len(prompt_tokens) >= n_ctx:
             raise ValueError(
@@ -563,35 +583,16 @@ class Llama:
         if self.cache is not None:
             self.cache[self.session.tokens] = self.save_state()
 
-    def _prompt_tokens(self, prompt: str | list[int]) -> tuple[str, list[int]]:
-        vocab = self._model.vocab
-        if isinstance(prompt, str):
-            if prompt == "":
-                if vocab.bos < 0:
-                    raise ValueError(
-                        "the prompt is empty and this model has no BOS token to start from; "
-                        "pass some text"
-                    )
-                return "", [vocab.bos]
-            tokens = vocab.tokenize(prompt, add_special=vocab.add_bos, parse_special=True)
-            return prompt, tokens
-        if isinstance(prompt, (list, tuple)) and all(
-            isinstance(t, (int, np.integer)) for t in prompt
-        ):
-            tokens = [int(t) for t in prompt]
-            if not tokens:
-                raise ValueError("the prompt is an empty token list; pass at least one token")
-            vocab.check_tokens(tokens)
-            return vocab.detokenize(tokens).decode("utf-8", errors="ignore"), tokens
-        raise TypeError(
-            f"prompt must be a string or a list of token ids, got {type(prompt).__name__}"
-        )
-
     def _request_seed(self, seed: int | None) -> int:
         if seed is None:
             return self._seeds.randint(0, 0xFFFFFFFE)
+        if seed == -1:
+            # llama.cpp draws a random seed for LLAMA_DEFAULT_SEED.
+            return DEFAULT_SEED
         if not isinstance(seed, int) or not 0 <= seed <= 0xFFFFFFFF:
-            raise ValueError(f"seed must be an int in [0, 2**32 - 1], got {seed!r}")
+            raise ValueError(
+                f"seed must be an int in [0, 2**32 - 1], or -1 for random, got {seed!r}"
+            )
         return seed
 
     # Chat
@@ -674,11 +675,8 @@ class Llama:
             # sample() already appended its token; evaluating it again would repeat it.
             if tokens[0] == self._sampled:
                 tokens = tokens[1:]
-            elif not session.rewind(len(session.tokens) - 1):
-                history = session.tokens[:-1]
-                session.reset()
-                if history:
-                    session.prefill(history)
+            else:
+                self._truncate(len(session.tokens) - 1)
             self._sampled = None
         if not tokens:
             return
@@ -705,14 +703,29 @@ class Llama:
         grammar: LlamaGrammar | None = None,
         idx: int | None = None,
     ) -> int:
-        """Sample the token after the evaluated ones (pass it to :meth:`eval` next)."""
-        if idx is not None:
-            raise NotImplementedError("sample(idx=...) is not supported; sample the last position")
+        """Sample the token after the evaluated ones (pass it to :meth:`eval` next).
+
+        ``idx`` samples after position ``idx`` of the sequence instead (0 to
+        ``n_tokens - 1``), as llama-cpp-python's ``logits_all`` mode allows.
+        Either way the sequence stays as it was: calling ``sample`` again
+        samples the same position again.
+        """
         session = self.session
         if session.pending is None:
             raise ValueError("nothing to sample from: call eval(tokens) first")
         if self._sampled is not None:
-            raise ValueError("sample() was already called; pass its token to eval() first")
+            # Sampling again without eval() samples the same position again.
+            self._truncate(len(session.tokens) - 1)
+            self._sampled = None
+        tokens = session.tokens
+        last = len(tokens) - 1
+        is_position = (
+            isinstance(idx, (int, np.integer)) and not isinstance(idx, bool) and 0 <= idx <= last
+        )
+        if idx is not None and not is_position:
+            raise ValueError(
+                f"idx must be a position of the evaluated sequence, 0 to {last}, got {idx!r}"
+            )
         sampling = SamplingParams(
             temperature=temp, top_k=top_k, top_p=top_p, min_p=min_p, typical_p=typical_p,
             repeat_penalty=repeat_penalty, frequency_penalty=frequency_penalty,
@@ -721,10 +734,32 @@ class Llama:
             seed=self._request_seed(None if self._seed == DEFAULT_SEED else self._seed),
             grammar=grammar, logits_processor=logits_processor,
         )  # fmt: skip
-        self._slot.set(build_chain(sampling, self._model, session.tokens))
+        if idx is None or idx == last:
+            self._slot.set(build_chain(sampling, self._model, tokens))
+            token = next(iter(self._generate_tokens(sampling, 1)))[0]
+            self._sampled = token
+            return token
+
+        # Make tokens[idx] the pending token, sample after it, then evaluate
+        # the rest of the sequence again.
+        idx = int(idx)
+        self._slot.set(build_chain(sampling, self._model, tokens[: idx + 1]))
+        self._truncate(idx + 1)
         token = next(iter(self._generate_tokens(sampling, 1)))[0]
-        self._sampled = token
+        self._truncate(idx + 1)
+        session.prefill(tokens[idx + 1 :])
+        # Positions from idx on were evaluated in other batches than a fresh prompt's.
+        self._n_prefilled = min(self._n_prefilled, idx)
         return token
+
+    def _truncate(self, n_keep: int) -> None:
+        """Keep the first ``n_keep`` tokens (the last one pending), evaluating again if needed."""
+        session = self.session
+        if session.rewind(n_keep):
+            return
+        history = session.tokens[:n_keep]
+        session.reset()
+        session.prefill(history)
 
     # Embeddings
 
@@ -774,7 +809,7 @@ class Llama:
         if self._embedding_ctx is None:
             self._embedding_ctx = Context(
                 self._model, n_ctx=target.n_ctx, n_batch=target.n_ctx, n_ubatch=target.n_ctx,
-                embeddings=True,
+                embeddings=True, **self._context_options(),
             )  # fmt: skip
         ctx = self._embedding_ctx
         if len(tokens) > ctx.n_batch:

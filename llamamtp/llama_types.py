@@ -92,11 +92,21 @@ class CreateChatCompletionResponse(TypedDict):
     usage: CompletionUsage
 
 
+class ChatCompletionMessageToolCallChunk(TypedDict):
+    """A tool call in a streamed delta; ``index`` numbers the calls of the reply from 0."""
+
+    index: int
+    id: str
+    type: Literal["function"]
+    function: ChatCompletionMessageToolCallFunction
+
+
 class ChatCompletionStreamResponseDelta(TypedDict):
-    """Delta of a streamed chat chunk: the role first, then content."""
+    """Delta of a streamed chat chunk: the role first, then content or tool calls."""
 
     role: NotRequired[Literal["assistant"]]
     content: NotRequired[str | None]
+    tool_calls: NotRequired[list[ChatCompletionMessageToolCallChunk]]
 
 
 class ChatCompletionStreamResponseChoice(TypedDict):

@@ -155,6 +155,24 @@ class Vocab:
     def pad(self) -> int:
         return lib.llama_vocab_pad(self.ptr)
 
+    # Fill-in-the-middle tokens, found by llama.cpp from the metadata or the
+    # token texts (<|fim_prefix|>, <fim_prefix>, <PRE>, ...).
+
+    @property
+    def fim_pre(self) -> int:
+        """The token before the prefix in a fill-in-the-middle prompt."""
+        return lib.llama_vocab_fim_pre(self.ptr)
+
+    @property
+    def fim_suf(self) -> int:
+        """The token before the suffix in a fill-in-the-middle prompt."""
+        return lib.llama_vocab_fim_suf(self.ptr)
+
+    @property
+    def fim_mid(self) -> int:
+        """The token after which the model writes the middle."""
+        return lib.llama_vocab_fim_mid(self.ptr)
+
     @property
     def add_bos(self) -> bool:
         """Whether tokenize(add_special=True) prepends BOS for this model."""

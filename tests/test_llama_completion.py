@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import islice
+
 import numpy as np
 import pytest
 
@@ -11,6 +13,7 @@ from tests.llama_fixtures import (
     CHUNK_KEYS,
     COMPLETION_KEYS,
     N_CTX,
+    OPTIONS,
     joined,
     text_of,
 )
@@ -130,6 +133,60 @@ def test_logprobs_streamed_match(llm: Llama):
         if chunk["choices"][0]["logprobs"] is not None:
             streamed.extend(chunk["choices"][0]["logprobs"]["token_logprobs"])
     assert streamed == plain["token_logprobs"]
+
+
+def test_echo_logprobs_cover_prompt(llm: Llama):
+    response = llm(PROMPT, max_tokens=4, temperature=0, logprobs=2, echo=True)
+    text = text_of(response)
+    logprobs = response["choices"][0]["logprobs"]
+    # The prompt's tokens without its BOS, then the generated ones.
+    n_prompt = response["usage"]["prompt_tokens"] - 1
+    assert len(logprobs["tokens"]) == n_prompt + 4
+    assert "".join(logprobs["tokens"]) == text
+    offsets = [len("".join(logprobs["tokens"][:i])) for i in range(len(logprobs["tokens"]))]
+    assert logprobs["text_offset"] == offsets
+    # As in OpenAI's API, the first token has no log probability.
+    assert logprobs["token_logprobs"][0] is None
+    assert logprobs["top_logprobs"][0] is None
+    for token, logprob, top in zip(logprobs["tokens"][1:], logprobs["token_logprobs"][1:],
+                                   logprobs["top_logprobs"][1:], strict=True):  # fmt: skip
+        assert logprob <= 0.0
+        assert top[token] == logprob
+        assert 2 <= len(top) <= 3
+
+
+def test_echo_logprobs_keep_generation(llm: Llama):
+    plain = llm(PROMPT, max_tokens=8, temperature=0, logprobs=1)
+    echoed = llm(PROMPT, max_tokens=8, temperature=0, logprobs=1, echo=True)
+    assert text_of(echoed) == PROMPT + text_of(plain)
+    generated = plain["choices"][0]["logprobs"]["token_logprobs"]
+    assert echoed["choices"][0]["logprobs"]["token_logprobs"][-len(generated) :] == generated
+
+
+def test_echo_logprobs_streamed_match(llm: Llama):
+    options = dict(max_tokens=6, temperature=0, logprobs=2, echo=True)
+    plain = llm(PROMPT, **options)["choices"][0]["logprobs"]
+    chunks = list(llm(PROMPT, stream=True, **options))
+    assert chunks[0]["choices"][0]["text"] == PROMPT
+    streamed = {key: [] for key in plain}
+    for chunk in chunks:
+        for key, values in (chunk["choices"][0]["logprobs"] or {}).items():
+            streamed[key] += values
+    assert streamed == plain
+
+
+def test_prompt_logprobs_match_generation(tiny_qwen35_path):
+    # The prompt's log probabilities score the same positions a generation step
+    # scores, in a batch of another shape (F32, so the difference is rounding).
+    with Llama(str(tiny_qwen35_path), **OPTIONS) as llm:
+        tokens = llm.tokenize(PROMPT.encode())
+        generated = list(islice(llm.generate(tokens, temp=0), 6))
+        expected = llm(tokens, max_tokens=6, temperature=0, logprobs=0)
+        scored = llm(tokens + generated, max_tokens=1, temperature=0, logprobs=0, echo=True)
+    expected_logprobs = expected["choices"][0]["logprobs"]["token_logprobs"]
+    scored_logprobs = scored["choices"][0]["logprobs"]["token_logprobs"]
+    prompt_part = scored_logprobs[len(tokens) : len(tokens) + 6]
+    assert prompt_part == pytest.approx(expected_logprobs, abs=1e-3)
 
 
 @pytest.mark.parametrize("max_tokens", [None, -1, 0])

@@ -134,6 +134,57 @@ def test_eval_and_sample_match_generate(llm: Llama):
     assert sampled == expected
 
 
+def test_sample_twice_samples_same_position(llm: Llama):
+    tokens = llm.tokenize(PROMPT.encode())
+    llm.reset()
+    llm.eval(tokens)
+    first = llm.sample(temp=0)
+    assert llm.n_tokens == len(tokens)
+    assert llm.sample(temp=0) == first
+    llm.eval([first])
+    assert list(llm.input_ids) == tokens + [first]
+
+
+def test_sample_idx_leaves_sequence(llm: Llama):
+    tokens = llm.tokenize(LONG.encode())
+    llm.reset()
+    llm.eval(tokens)
+    llm.sample(temp=0, idx=5)
+    assert llm.n_tokens == len(tokens)
+    assert list(llm.input_ids) == tokens
+    token = llm.sample(temp=0)
+    llm.eval([token])
+    assert list(llm.input_ids) == tokens + [token]
+
+
+@pytest.mark.parametrize("draft", [None, "mtp"])
+def test_sample_idx_equals_shorter_eval(tiny_qwen35_path: Path, draft):
+    # A hybrid model: its recurrent state cannot always rewind, so sample(idx)
+    # evaluates again from the start.
+    with Llama(str(tiny_qwen35_path), draft=draft, **OPTIONS) as llm:
+        tokens = llm.tokenize(b"The river flows past the old mill and the bridge.")
+        expected = []
+        for end in range(1, len(tokens)):
+            llm.reset()
+            llm.eval(tokens[: end + 1])
+            expected.append(llm.sample(temp=0))
+        llm.reset()
+        llm.eval(tokens)
+        assert [llm.sample(temp=0, idx=end) for end in range(1, len(tokens))] == expected
+        assert list(llm.input_ids) == tokens
+
+
+@pytest.mark.parametrize("idx", [-1, 10**6, 1.5, True])
+def test_sample_bad_idx_raises(llm: Llama, idx):
+    tokens = llm.tokenize(PROMPT.encode())
+    llm.reset()
+    llm.eval(tokens)
+    with pytest.raises(ValueError, match="idx must be a position"):
+        llm.sample(idx=idx)
+    assert list(llm.input_ids) == tokens
+    assert llm.sample(temp=0) >= 0
+
+
 def test_from_pretrained_offline(gemma_path: str, tmp_path: Path, monkeypatch):
     pytest.importorskip("huggingface_hub")
     # The hub cache layout: models--{org}--{name}/blobs, snapshots/{revision}, refs/main.

@@ -22,6 +22,10 @@ llama_token llama_vocab_eot(const struct llama_vocab * vocab);
 llama_token llama_vocab_sep(const struct llama_vocab * vocab);
 llama_token llama_vocab_nl(const struct llama_vocab * vocab);
 llama_token llama_vocab_pad(const struct llama_vocab * vocab);
+/* Fill-in-the-middle tokens; LLAMA_TOKEN_NULL (-1) when the vocabulary has none. */
+llama_token llama_vocab_fim_pre(const struct llama_vocab * vocab);
+llama_token llama_vocab_fim_suf(const struct llama_vocab * vocab);
+llama_token llama_vocab_fim_mid(const struct llama_vocab * vocab);
 bool llama_vocab_get_add_bos(const struct llama_vocab * vocab);
 bool llama_vocab_get_add_eos(const struct llama_vocab * vocab);
 
