@@ -49,15 +49,17 @@ def run(controller: DepthController, steps: int, acceptance: float, verify, draf
     return depths
 
 
+# Plain steps before the first probe: a warm-up, then 4 timed ones.
+N_PLAIN_FIRST = 5
+
+
 def test_starts_with_plain_then_probe() -> None:
     with DepthController(4) as controller:
-        first = [controller.choose()]
-        controller.observe(0, 0, 0.0, 0.01)
-        first.append(controller.choose())
-        controller.observe(0, 0, 0.0, 0.01)
-        first.append(controller.choose())
-        # Two plain steps (the first is a warm-up), then a drafted probe.
-        assert first == [0, 0, 1]
+        first = []
+        for _ in range(N_PLAIN_FIRST + 1):
+            first.append(controller.choose())
+            controller.observe(0, 0, 0.0, 0.01)
+        assert first == [0] * N_PLAIN_FIRST + [1]
 
 
 def test_cpu_costs_low_acceptance_stay_plain() -> None:
@@ -102,6 +104,56 @@ def test_switches_off_when_text_changes() -> None:
         run(controller, 200, 0.95, gpu_verify)
         depths = run(controller, 300, 0.0, gpu_verify)
         assert depths[-100:].count(0) >= 90
+
+
+def test_accepted_probe_probes_deeper() -> None:
+    # An extra token costs 0.8 passes: one accepted draft does not yet show a
+    # gain, but a deeper fully accepted draft would gain, so the controller
+    # probes at 2, then at 4.
+    def verify(n_tokens: int) -> float:
+        return CPU_VERIFY_1 * (1 + 0.8 * (n_tokens - 1))
+
+    with DepthController(4) as controller:
+        depths = run(controller, N_PLAIN_FIRST + 3, 1.0, verify, draft=CPU_VERIFY_1 / 10)
+        assert depths[N_PLAIN_FIRST:] == [1, 2, 4]
+
+
+def test_accepted_probe_stays_plain_when_drafting_cannot_pay() -> None:
+    # An extra token costs a whole pass and a draft half of one: even with every
+    # draft accepted, drafting is slower than plain decoding, so no deeper probe.
+    def verify(n_tokens: int) -> float:
+        return CPU_VERIFY_1 * n_tokens
+
+    with DepthController(4) as controller:
+        depths = run(controller, 40, 1.0, verify, draft=CPU_VERIFY_1 / 2)
+        assert depths[N_PLAIN_FIRST] == 1
+        assert depths.count(0) == len(depths) - 1
+
+
+def test_probes_cost_about_one_percent() -> None:
+    # Drafts never accepted: the time lost to probes stays near 1 / 100 of the
+    # plain decoding time (the first probe is not budgeted).
+    with DepthController(4) as controller:
+        depths = run(controller, 2000, 0.0, cpu_verify)
+    plain_step = cpu_verify(1) + SAMPLE
+    probe_step = CPU_DRAFT + cpu_verify(2) + 2 * CATCHUP + SAMPLE
+    n_probes = sum(depth > 0 for depth in depths)
+    lost = (n_probes - 1) * (probe_step - plain_step)
+    assert 2 <= n_probes <= 10
+    assert lost <= 0.015 * depths.count(0) * plain_step
+
+
+def test_slow_first_draft_does_not_stop_drafting() -> None:
+    # The first draft pass after loading a model faults the MTP weights in and
+    # can take seconds; the controller bounds that timing and still drafts.
+    with DepthController(4) as controller:
+        for _ in range(N_PLAIN_FIRST):
+            controller.choose()
+            controller.observe(0, 0, 0.0, gpu_verify(1))
+        assert controller.choose() == 1
+        controller.observe(1, 1, 5.0, gpu_verify(2), 2.0, SAMPLE)
+        depths = run(controller, 300, 0.95, gpu_verify)
+        assert min(depths[-50:]) >= 3
 
 
 def test_limit_caps_depth() -> None:

@@ -17,19 +17,47 @@ constexpr double k_count_decay_plain = 0.995;
 constexpr double k_prior_weight = 1.0;
 // Acceptance assumed for the first draft position before any observation.
 constexpr double k_prior_acceptance = 0.5;
+// Timed plain steps before the first probe, so that the plain estimate has
+// settled (the first steps after loading a model run slow) before a probe is
+// judged against it.
+constexpr int64_t k_plain_before_probe = 4;
 // Drafting must promise this much over plain decoding before it is chosen, so
 // that estimation noise does not make the session slower than plain decoding.
 constexpr double k_margin = 1.03;
-// Plain steps between probes at depth 1 while drafting does not pay; the
-// interval doubles after each probe that does not switch drafting back on.
+// Plain steps between probes while drafting does not pay. After a probe that
+// does not switch drafting on, the wait is long enough that probing costs at
+// most about 1 / k_probe_budget of the plain decoding time, and at least
+// doubles, up to k_probe_interval_max.
 constexpr int64_t k_probe_interval_min = 32;
 constexpr int64_t k_probe_interval_max = 1024;
+constexpr double k_probe_budget = 100.0;
+// Bounds on a single timing, as multiples of the plain step's estimate: the
+// first passes after loading a model fault its pages in and can take many
+// times longer than the rest. A draft pass runs one layer plus the output
+// head, so it costs less than a target pass, and a catch-up pass (one layer,
+// no output head) less again; an extra token in a target pass costs at most
+// about a whole pass on a CPU.
+constexpr double k_max_draft_ratio = 1.0;
+constexpr double k_max_extra_token_ratio = 2.0;
+constexpr double k_max_catchup_ratio = 0.5;
+constexpr double k_max_plain_ratio = 4.0;
 
-// A running mean over the first observations, then an exponential average,
-// so one slow early step does not dominate for long. n counts value too.
+// The smallest of the first few observations, then an exponential average.
+// Timing noise only ever adds time, and the first passes after loading a
+// model can take many times longer than the rest, so the minimum is the
+// better early estimate; the average then follows lasting changes. n counts value too.
+constexpr int64_t k_min_observations = 3;
+
 double blend(double average, double value, int64_t n) {
-    const double weight = std::max(k_time_weight, 1.0 / (double) n);
-    return average + weight * (value - average);
+    if (n <= k_min_observations) {
+        return n == 1 ? value : std::min(average, value);
+    }
+    return average + k_time_weight * (value - average);
+}
+
+// Cap value at ratio * reference, once the reference has been measured.
+double bounded(double value, double reference, double ratio) {
+    return reference > 0.0 ? std::min(value, ratio * reference) : value;
 }
 
 }  // namespace
@@ -51,14 +79,22 @@ double depth_controller::acceptance(int32_t position) const {
     return rate;
 }
 
+// The per-token costs are bounded again on use, so that a cost measured while
+// the plain step was still slow (pages faulting in) shrinks with it.
+
 double depth_controller::verify_seconds(int32_t n_tokens) const {
     // Until a batch was timed, assume each extra token costs a whole pass (a CPU's worst case).
-    const double per_token = verify_per_token_seen_ ? verify_per_token_ : verify_base_;
+    const double per_token = verify_per_token_seen_
+        ? bounded(verify_per_token_, verify_base_, k_max_extra_token_ratio) : verify_base_;
     return verify_base_ + (n_tokens - 1) * per_token;
 }
 
 double depth_controller::catchup_seconds(int32_t n_tokens) const {
-    return catchup_base_ + (n_tokens - 1) * catchup_per_token_;
+    return n_tokens * bounded(catchup_per_token_, verify_base_, k_max_catchup_ratio);
+}
+
+double depth_controller::draft_seconds() const {
+    return bounded(draft_per_token_, verify_base_, k_max_draft_ratio);
 }
 
 double depth_controller::expected_tokens(int32_t depth) const {
@@ -77,13 +113,19 @@ double depth_controller::step_seconds(int32_t depth) const {
     }
     // Sampling runs on every accepted position plus the rejected one.
     const double sampled = std::min<double>(expected_tokens(depth), depth + 1);
-    return depth * draft_per_token_ + verify_seconds(depth + 1) + catchup_seconds(depth + 1) +
+    return depth * draft_seconds() + verify_seconds(depth + 1) + catchup_seconds(depth + 1) +
            sampled * sample_per_token_;
 }
 
 double depth_controller::expected_rate(int32_t depth) const {
     const double seconds = step_seconds(depth);
     return seconds > 0.0 ? expected_tokens(depth) / seconds : 0.0;
+}
+
+double depth_controller::best_case_rate(int32_t depth) const {
+    const double seconds = depth * draft_seconds() + verify_seconds(depth + 1) + catchup_seconds(depth + 1) +
+                           (depth + 1) * sample_per_token_;
+    return seconds > 0.0 ? (depth + 1) / seconds : 0.0;
 }
 
 int32_t depth_controller::choose(int32_t limit) {
@@ -93,10 +135,13 @@ int32_t depth_controller::choose(int32_t limit) {
 
     if (limit <= 0) {
         depth = 0;
-    } else if (n_plain_timed_ < 1) {
+    } else if (n_plain_timed_ < k_plain_before_probe) {
         depth = 0;  // time plain steps first
     } else if (n_draft_timed_ < 1) {
         depth = 1;  // then drafted steps
+        probing_ = true;
+    } else if (next_probe_depth_ > 0) {
+        depth = std::min(next_probe_depth_, limit);
         probing_ = true;
     } else {
         const double plain = expected_rate(0);
@@ -117,6 +162,7 @@ int32_t depth_controller::choose(int32_t limit) {
         }
     }
 
+    next_probe_depth_ = 0;
     last_depth_ = depth;
     return depth;
 }
@@ -140,7 +186,7 @@ void depth_controller::observe_step(int32_t drafted, int32_t accepted, double t_
         if (plain_seen_++ > 0) {
             n_plain_timed_++;
             n_sample_timed_++;
-            verify_base_ = blend(verify_base_, t_verify, n_plain_timed_);
+            verify_base_ = blend(verify_base_, bounded(t_verify, verify_base_, k_max_plain_ratio), n_plain_timed_);
             sample_per_token_ = blend(sample_per_token_, t_sample / n_sampled, n_sample_timed_);
         }
         return;
@@ -153,13 +199,15 @@ void depth_controller::observe_step(int32_t drafted, int32_t accepted, double t_
         n_draft_timed_++;
         n_sample_timed_++;
         sample_per_token_ = blend(sample_per_token_, t_sample / n_sampled, n_sample_timed_);
-        draft_per_token_ = blend(draft_per_token_, t_draft / drafted, n_draft_timed_);
-        const double per_token = std::max(0.0, (t_verify - verify_base_) / drafted);
+        const double draft = bounded(t_draft / drafted, verify_base_, k_max_draft_ratio);
+        draft_per_token_ = blend(draft_per_token_, draft, n_draft_timed_);
+        const double per_token = bounded(std::max(0.0, (t_verify - verify_base_) / drafted), verify_base_,
+                                         k_max_extra_token_ratio);
         verify_per_token_ = blend(verify_per_token_, per_token, n_draft_timed_);
         verify_per_token_seen_ = true;
         // The catch-up of a step covers its n_tokens (an idle lag is flushed and timed apart).
-        catchup_base_ = blend(catchup_base_, t_catchup / n_tokens, n_draft_timed_);
-        catchup_per_token_ = catchup_base_;
+        const double catchup = bounded(t_catchup / n_tokens, verify_base_, k_max_catchup_ratio);
+        catchup_per_token_ = blend(catchup_per_token_, catchup, n_draft_timed_);
     }
 
     // Position j (1-based) was tried if all before it were accepted.
@@ -169,16 +217,36 @@ void depth_controller::observe_step(int32_t drafted, int32_t accepted, double t_
         accepted_[j] += j < accepted ? 1.0 : 0.0;
     }
 
-    if (probing_ && n_draft_timed_ > 0) {
+    if (probing_) {
         steps_at_zero_ = 0;
-        // Back off when the probe shows drafting still does not pay.
         const double plain = expected_rate(0);
         bool pays = false;
         for (int32_t d = 1; d <= max_depth_; d++) {
             pays = pays || expected_rate(d) > plain * k_margin;
         }
-        probe_interval_ = pays ? k_probe_interval_min : std::min(probe_interval_ * 2, k_probe_interval_max);
+        if (pays) {
+            probe_interval_ = k_probe_interval_min;
+        } else if (accepted == drafted && drafted < max_depth_ &&
+                   best_case_rate(std::min(2 * drafted, max_depth_)) > plain * k_margin) {
+            // Every draft was accepted, but one short probe is weak evidence
+            // against the prior: probe twice as deep on the next step, unless
+            // even a fully accepted deeper draft would be slower than plain decoding.
+            next_probe_depth_ = std::min(2 * drafted, max_depth_);
+        } else {
+            // Back off: wait until the plain steps outweigh this probe's loss,
+            // which includes catching up the MTP context after its idle stretch.
+            const double loss =
+                step_seconds(drafted) - expected_tokens(drafted) * step_seconds(0) + lag_flush_seconds_;
+            const double budget = step_seconds(0) > 0.0 ? k_probe_budget * loss / step_seconds(0) : 0.0;
+            const int64_t wait = std::max(2 * probe_interval_, (int64_t) std::min(budget, 1e9));
+            probe_interval_ = std::min(wait, k_probe_interval_max);
+        }
     }
+    lag_flush_seconds_ = 0.0;
+}
+
+void depth_controller::observe_lag_flush(double seconds) {
+    lag_flush_seconds_ += seconds;
 }
 
 // The C entry points of decl/86_depth.h.

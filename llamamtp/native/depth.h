@@ -19,13 +19,17 @@ public:
     void observe_step(int32_t drafted, int32_t accepted, double t_draft, double t_verify,
                       double t_catchup, double t_sample);
 
+    // Seconds spent mirroring the positions the MTP context skipped while idle,
+    // before the step reported next: part of what a probe costs.
+    void observe_lag_flush(double seconds);
+
     int32_t last_depth() const { return last_depth_; }
     bool probing() const { return probing_; }
 
     // Estimates, for the statistics.
     double acceptance(int32_t position) const;  // P(draft at position accepted | earlier ones were), 1-based
     double verify_seconds(int32_t n_tokens) const;
-    double draft_seconds() const { return draft_per_token_; }
+    double draft_seconds() const;
     double catchup_seconds(int32_t n_tokens) const;
     double sample_seconds() const { return sample_per_token_; }
     double expected_rate(int32_t depth) const;  // tokens per second
@@ -34,23 +38,25 @@ public:
 private:
     double expected_tokens(int32_t depth) const;
     double step_seconds(int32_t depth) const;
+    double best_case_rate(int32_t depth) const;  // tokens per second if every draft is accepted
 
     int32_t max_depth_;
     int32_t last_depth_ = 0;
     bool probing_ = false;
     int64_t steps_at_zero_ = 0;
     int64_t probe_interval_;
+    int32_t next_probe_depth_ = 0;  // > 0: the next step probes at this depth
+    double lag_flush_seconds_ = 0.0;
 
     // Decayed counts of attempts and acceptances per draft position (index 0 = position 1).
     std::vector<double> attempted_;
     std::vector<double> accepted_;
 
     // Cost model: a target pass over n tokens costs verify_base + (n - 1) * verify_per_token,
-    // an MTP catch-up pass over n tokens catchup_base + (n - 1) * catchup_per_token.
+    // an MTP catch-up pass over n tokens n * catchup_per_token.
     double verify_base_ = 0.0;
     double verify_per_token_ = 0.0;
     bool verify_per_token_seen_ = false;
-    double catchup_base_ = 0.0;
     double catchup_per_token_ = 0.0;
     double draft_per_token_ = 0.0;
     double sample_per_token_ = 0.0;
