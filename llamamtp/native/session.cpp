@@ -10,94 +10,15 @@
 // equals the draft, so the output is what plain decoding would produce.
 
 #include <algorithm>
-#include <chrono>
 #include <cstring>
-#include <memory>
 #include <vector>
 
-#include "depth.h"
-#include "shim.h"
-#include "llama-ext.h"
+#include "session.h"
 
-namespace {
+using namespace session_internal;
 
-constexpr llama_seq_id k_seq = 0;
+namespace session_internal {
 
-using clock_type = std::chrono::steady_clock;
-
-double seconds_since(clock_type::time_point start) {
-    return std::chrono::duration<double>(clock_type::now() - start).count();
-}
-
-}  // namespace
-
-struct llamamtp_session {
-    llama_context * ctx_tgt = nullptr;
-    llama_context * ctx_mtp = nullptr;  // null for plain decoding
-    llama_sampler * smpl = nullptr;
-    const llama_vocab * vocab = nullptr;
-
-    int32_t n_vocab = 0;
-    int32_t n_embd = 0;
-    int32_t n_ctx = 0;
-    int32_t n_batch = 0;
-    int32_t n_draft_max = 0;
-    // Recurrent state without llama.cpp's rollback snapshots (n_rs_seq): save it
-    // before each verify pass, restore it after a rejection and decode the
-    // accepted tokens again.
-    bool rollback_by_checkpoint = false;
-    std::vector<uint8_t> checkpoint;
-    // Recurrent snapshots cover only the positions of the last target ubatch,
-    // and one rollback uses them up: how many trailing positions can still be removed.
-    bool has_snapshots = false;
-    int32_t n_rs_seq = 0;
-    int32_t n_ubatch = 0;
-    int32_t n_removable = 0;
-
-    llama_batch_ext * batch_tgt = nullptr;
-    llama_batch_ext * batch_mtp = nullptr;
-
-    int32_t n_past = 0;            // tokens in the target's memory
-    llama_token pending = -1;      // known, not yet decoded by the target
-    std::vector<float> pending_h;  // target h at position n_past - 1
-    std::vector<float> batch_h;    // target h rows of the last target pass
-    std::vector<float> draft_h;    // MTP h of the last draft step
-    // Reused per step, so the hot path allocates nothing.
-    std::vector<llama_token> verify_tokens;
-    std::vector<llama_token> step_draft;
-
-    // Automatic depth (LLAMAMTP_DRAFT_AUTO). While it picks depth 0 the MTP
-    // context sits idle: the positions it has not mirrored wait in the lag
-    // (token, position, target h of the position before) and are caught up in
-    // one batch when drafting resumes.
-    std::unique_ptr<depth_controller> controller;
-    bool mtp_idle = false;
-    std::vector<llama_token> lag_tokens;
-    std::vector<llama_pos> lag_pos;
-    std::vector<float> lag_h;
-    double t_lag_flush = 0.0;  // seconds of the last lag flush, kept out of the controller's timings
-
-    std::vector<llama_token> history;  // every token of the sequence, pending included
-    bool keep_logits = false;
-    std::vector<float> logits;         // target logits of the last verify, one row per output token
-    int32_t n_logits = 0;
-
-    llamamtp_stats stats = {};
-};
-
-namespace {
-
-bool tokens_valid(const llamamtp_session * s, const llama_token * tokens, int32_t n_tokens) {
-    for (int32_t i = 0; i < n_tokens; i++) {
-        if (tokens[i] < 0 || tokens[i] >= s->n_vocab) {
-            shim_set_error("token id %d at index %d is outside the vocabulary [0, %d)", tokens[i], i, s->n_vocab);
-            return false;
-        }
-    }
-    return true;
-}
-
-// Add a token at pos to a batch, with an input h row for MTP batches.
 bool batch_add(llama_batch_ext * batch, llama_token token, llama_pos pos, bool output, const float * h, int32_t n_embd) {
     const int32_t idx = llama_batch_ext_add_token(batch, k_seq, token);
     if (idx < 0) {
@@ -122,95 +43,19 @@ bool process(llama_context * ctx, llama_batch_ext * batch, const char * which) {
     return true;
 }
 
-// Mirror into the MTP context the positions it skipped while idle.
-bool flush_lag(llamamtp_session * s) {
-    const int32_t n_lag = (int32_t) s->lag_tokens.size();
-    if (n_lag == 0) {
-        return true;
-    }
-    const auto start = clock_type::now();
-    bool ok = true;
-    for (int32_t offset = 0; offset < n_lag && ok; offset += s->n_batch) {
-        llama_batch_ext_clear(s->batch_mtp);
-        for (int32_t i = offset; i < std::min(n_lag, offset + s->n_batch) && ok; i++) {
-            ok = batch_add(s->batch_mtp, s->lag_tokens[i], s->lag_pos[i], false,
-                           s->lag_h.data() + (size_t) i * s->n_embd, s->n_embd);
-        }
-        ok = ok && process(s->ctx_mtp, s->batch_mtp, "MTP");
-    }
-    s->lag_tokens.clear();
-    s->lag_pos.clear();
-    s->lag_h.clear();
-    s->t_lag_flush = seconds_since(start);
-    s->stats.t_catchup += s->t_lag_flush;
-    return ok;
-}
-
-// Keep the target's h rows of its last pass (n_tokens rows) in batch_h.
-bool read_target_h(llamamtp_session * s, int32_t n_tokens) {
-    const float * h_tgt = llamamtp_get_embeddings_nextn_ith(s->ctx_tgt, 0);
-    if (h_tgt == nullptr) {
-        shim_set_error("the target context produced no NextN hidden state");
-        return false;
-    }
-    s->batch_h.assign(h_tgt, h_tgt + (size_t) n_tokens * s->n_embd);
-    return true;
-}
-
-// Mirror the target's last pass (tokens at pos0, pos0 + 1, ...) into the MTP
-// context, then keep the target's h rows of that pass in batch_h. While the
-// MTP context is idle, the tokens only join the lag.
-bool catch_up(llamamtp_session * s, const llama_token * tokens, int32_t n_tokens, llama_pos pos0) {
-    if (!read_target_h(s, n_tokens)) {
-        return false;
-    }
-    if (s->mtp_idle) {
-        for (int32_t i = 0; i < n_tokens; i++) {
-            const float * h = i == 0 ? s->pending_h.data() : s->batch_h.data() + (size_t) (i - 1) * s->n_embd;
-            s->lag_tokens.push_back(tokens[i]);
-            s->lag_pos.push_back(pos0 + i);
-            s->lag_h.insert(s->lag_h.end(), h, h + s->n_embd);
-        }
-        // Bounded memory: a full batch of lag is mirrored at once, which costs little per token.
-        return (int32_t) s->lag_tokens.size() < s->n_batch || flush_lag(s);
-    }
-    if (!flush_lag(s)) {
-        return false;
-    }
-
-    llama_batch_ext_clear(s->batch_mtp);
+bool tokens_valid(const llamamtp_session * s, const llama_token * tokens, int32_t n_tokens) {
     for (int32_t i = 0; i < n_tokens; i++) {
-        const float * h = i == 0 ? s->pending_h.data() : s->batch_h.data() + (size_t) (i - 1) * s->n_embd;
-        if (!batch_add(s->batch_mtp, tokens[i], pos0 + i, false, h, s->n_embd)) {
+        if (tokens[i] < 0 || tokens[i] >= s->n_vocab) {
+            shim_set_error("token id %d at index %d is outside the vocabulary [0, %d)", tokens[i], i, s->n_vocab);
             return false;
         }
     }
-
-    const auto start = clock_type::now();
-    const bool ok = process(s->ctx_mtp, s->batch_mtp, "MTP");
-    s->stats.t_catchup += seconds_since(start);
-    return ok;
+    return true;
 }
 
-// Forget lag entries at positions >= pos.
-void trim_lag(llamamtp_session * s, llama_pos pos) {
-    size_t keep = 0;
-    while (keep < s->lag_pos.size() && s->lag_pos[keep] < pos) {
-        keep++;
-    }
-    s->lag_tokens.resize(keep);
-    s->lag_pos.resize(keep);
-    s->lag_h.resize(keep * s->n_embd);
-}
+}  // namespace session_internal
 
-// Trailing positions that can be removed after a target pass of n_tokens.
-int32_t removable_after_pass(const llamamtp_session * s, int32_t n_tokens) {
-    if (!s->has_snapshots) {
-        return s->rollback_by_checkpoint ? 0 : s->n_ctx;
-    }
-    const int32_t last_ubatch = (n_tokens - 1) % s->n_ubatch + 1;
-    return std::min(s->n_rs_seq, last_ubatch - 1);
-}
+namespace {
 
 // Decode tokens on the target (no logits) and mirror them into the MTP context.
 bool decode_chunk(llamamtp_session * s, const llama_token * tokens, int32_t n_tokens) {
@@ -239,67 +84,25 @@ llama_token argmax(const float * logits, int32_t n) {
     return (llama_token) (std::max_element(logits, logits + n) - logits);
 }
 
-// Drop positions >= pos from both contexts. On hybrid models with n_rs_seq
-// snapshots this also restores the recurrent state at pos - 1.
-bool remove_after(llamamtp_session * s, llama_pos pos) {
-    trim_lag(s, pos);
-    if (!llama_memory_seq_rm(llama_get_memory(s->ctx_tgt), k_seq, pos, -1)) {
-        shim_set_error("the target context could not remove positions from %d on", pos);
-        return false;
-    }
-    if (s->ctx_mtp != nullptr && !llama_memory_seq_rm(llama_get_memory(s->ctx_mtp), k_seq, pos, -1)) {
-        shim_set_error("the MTP context could not remove positions from %d on", pos);
-        return false;
-    }
-    return true;
-}
-
-bool save_checkpoint(llamamtp_session * s) {
-    const llama_state_seq_flags flags = LLAMA_STATE_SEQ_FLAGS_PARTIAL_ONLY;
-    s->checkpoint.resize(llama_state_seq_get_size_ext(s->ctx_tgt, k_seq, flags));
-    const size_t written = llama_state_seq_get_data_ext(s->ctx_tgt, s->checkpoint.data(), s->checkpoint.size(), k_seq, flags);
-    if (written != s->checkpoint.size()) {
-        shim_set_error("saving the recurrent state failed (%zu of %zu bytes)", written, s->checkpoint.size());
-        return false;
-    }
-    return true;
-}
-
-// Undo a verify pass on a model without recurrent snapshots: restore the state
-// saved before it, then decode the n_keep tokens that were accepted. The MTP
-// context already mirrored them during the verify pass.
-bool roll_back_to_checkpoint(llamamtp_session * s, const llama_token * tokens, int32_t n_keep) {
-    const llama_state_seq_flags flags = LLAMA_STATE_SEQ_FLAGS_PARTIAL_ONLY;
-    const size_t read = llama_state_seq_set_data_ext(s->ctx_tgt, s->checkpoint.data(), s->checkpoint.size(), k_seq, flags);
-    if (read != s->checkpoint.size()) {
-        shim_set_error("restoring the recurrent state failed (%zu of %zu bytes)", read, s->checkpoint.size());
-        return false;
-    }
-    if (!llama_memory_seq_rm(llama_get_memory(s->ctx_tgt), k_seq, s->n_past, -1)) {
-        shim_set_error("the target context could not remove positions from %d on", s->n_past);
-        return false;
-    }
-    trim_lag(s, s->n_past + n_keep);
-    if (s->ctx_mtp != nullptr && !llama_memory_seq_rm(llama_get_memory(s->ctx_mtp), k_seq, s->n_past + n_keep, -1)) {
-        shim_set_error("the MTP context could not remove positions from %d on", s->n_past + n_keep);
-        return false;
-    }
-
-    const auto start = clock_type::now();
-    llama_batch_ext_clear(s->batch_tgt);
-    for (int32_t i = 0; i < n_keep; i++) {
-        if (!batch_add(s->batch_tgt, tokens[i], s->n_past + i, false, nullptr, 0)) {
-            return false;
-        }
-    }
-    const bool ok = process(s->ctx_tgt, s->batch_tgt, "target");
-    s->stats.t_verify += seconds_since(start);
-    return ok;
-}
-
 // Largest draft that leaves room for the verify batch [pending, draft...] in n_ctx.
 int32_t room_for_draft(const llamamtp_session * s) {
     return std::max(0, s->n_ctx - s->n_past - 1);
+}
+
+// Run one drafting pass on the empty MTP context and forget it. The first
+// pass with outputs sets up buffers; on the tiny test model it took 7.5 ms
+// against 2.5 ms for later ones, which would otherwise land on the first
+// draft of a generation and on the automatic depth's first timing of it.
+bool warm_up_draft(llamamtp_session * s) {
+    llama_memory_t memory = llama_get_memory(s->ctx_mtp);
+    if (llama_memory_seq_pos_max(memory, k_seq) >= 0) {
+        return true;  // a context already in use is left as it is
+    }
+    llama_batch_ext_clear(s->batch_mtp);
+    const bool ok = batch_add(s->batch_mtp, 0, 0, true, s->pending_h.data(), s->n_embd) &&
+                    process(s->ctx_mtp, s->batch_mtp, "MTP");
+    llama_memory_clear(memory, true);
+    return ok;
 }
 
 }  // namespace
@@ -361,6 +164,10 @@ extern "C" struct llamamtp_session * llamamtp_session_init(
         llamamtp_set_embeddings_nextn(ctx_mtp, true, true);
         if (n_draft_max > 0) {
             s->controller = std::make_unique<depth_controller>(n_draft_max);
+        }
+        if (!warm_up_draft(s)) {
+            llamamtp_session_free(s);
+            return nullptr;
         }
     }
     return s;
@@ -630,6 +437,7 @@ extern "C" int32_t llamamtp_session_step(struct llamamtp_session * s, int32_t n_
 
     if (automatic && n_out > 0) {
         const double t_lag = s->t_lag_flush;
+        s->controller->observe_lag_flush(t_lag);
         s->controller->observe_step(n_drafted, n_out - 1,
                                     s->stats.t_draft - before.t_draft - (n_drafted > 0 ? t_lag : 0.0),
                                     s->stats.t_verify - before.t_verify,
@@ -639,125 +447,3 @@ extern "C" int32_t llamamtp_session_step(struct llamamtp_session * s, int32_t n_
     return n_out;
 }
 
-extern "C" int32_t llamamtp_session_get_depth_stats(const struct llamamtp_session * s, struct llamamtp_depth_stats * out) {
-    if (s->controller == nullptr) {
-        shim_set_error("this session has no automatic draft depth");
-        return LLAMAMTP_ERR_INVALID;
-    }
-    const depth_controller & c = *s->controller;
-    *out = llamamtp_depth_stats{};
-    out->last_depth = c.last_depth();
-    out->mtp_idle = s->mtp_idle;
-    out->n_lag = (int32_t) s->lag_tokens.size();
-    const int32_t n = std::min<int32_t>(s->n_draft_max, LLAMAMTP_MAX_DEPTH);
-    for (int32_t d = 0; d <= n; d++) {
-        out->histogram[d] = c.histogram()[d];
-        out->expected_rate[d] = c.expected_rate(d);
-    }
-    for (int32_t j = 1; j <= n; j++) {
-        out->acceptance[j - 1] = c.acceptance(j);
-    }
-    out->verify_seconds_1 = c.verify_seconds(1);
-    out->verify_seconds_per_token = n > 0 ? c.verify_seconds(2) - c.verify_seconds(1) : 0.0;
-    out->draft_seconds_per_token = c.draft_seconds();
-    out->catchup_seconds_per_token = c.catchup_seconds(1);
-    out->sample_seconds_per_token = c.sample_seconds();
-    return LLAMAMTP_OK;
-}
-
-extern "C" int32_t llamamtp_session_n_past(const struct llamamtp_session * s) {
-    return s->n_past;
-}
-
-extern "C" llama_token llamamtp_session_pending(const struct llamamtp_session * s) {
-    return s->pending;
-}
-
-extern "C" void llamamtp_session_get_stats(const struct llamamtp_session * s, struct llamamtp_stats * out) {
-    *out = s->stats;
-}
-
-extern "C" int32_t llamamtp_session_n_tokens(const struct llamamtp_session * s) {
-    return (int32_t) s->history.size();
-}
-
-extern "C" int32_t llamamtp_session_tokens(const struct llamamtp_session * s, llama_token * out, int32_t capacity) {
-    const int32_t n = std::min<int32_t>(capacity, (int32_t) s->history.size());
-    std::copy(s->history.begin(), s->history.begin() + n, out);
-    return n;
-}
-
-extern "C" int32_t llamamtp_session_rewind(struct llamamtp_session * s, int32_t n_keep) {
-    const int32_t n_tokens = (int32_t) s->history.size();
-    if (n_keep < 0 || n_keep > n_tokens) {
-        shim_set_error("n_keep must be in [0, %d], got %d", n_tokens, n_keep);
-        return LLAMAMTP_ERR_INVALID;
-    }
-    if (n_keep == n_tokens) {
-        return LLAMAMTP_OK;
-    }
-    if (n_keep == 0) {
-        llamamtp_session_reset(s);
-        return LLAMAMTP_OK;
-    }
-    // The kept token at n_keep - 1 becomes pending again, so it leaves memory too.
-    const int32_t n_past = n_keep - 1;
-    if (n_past < s->n_past) {
-        if (s->n_past - n_past > s->n_removable) {
-            shim_set_error("the recurrent state of %d positions back is no longer kept", s->n_past - n_past);
-            return LLAMAMTP_ERR_ROLLBACK;
-        }
-        if (!remove_after(s, n_past)) {
-            return LLAMAMTP_ERR_ROLLBACK;
-        }
-        s->n_removable = s->has_snapshots ? 0 : s->n_removable - (s->n_past - n_past);
-    }
-    s->n_past = n_past;
-    s->pending = s->history[n_keep - 1];
-    s->history.resize(n_keep);
-    s->n_logits = 0;
-    if (s->ctx_mtp != nullptr) {
-        // NOTE: the target's hidden state at n_past - 1 is gone, so the next MTP
-        // pass reads zeros there. That can lower acceptance for a step or two but
-        // never changes the output, which verification decides.
-        std::fill(s->pending_h.begin(), s->pending_h.end(), 0.0f);
-    }
-    return LLAMAMTP_OK;
-}
-
-extern "C" void llamamtp_session_set_keep_logits(struct llamamtp_session * s, bool value) {
-    s->keep_logits = value;
-    s->n_logits = 0;
-}
-
-extern "C" const float * llamamtp_session_logits(const struct llamamtp_session * s, int32_t i) {
-    if (i < 0 || i >= s->n_logits) {
-        return nullptr;
-    }
-    return s->logits.data() + (size_t) i * s->n_vocab;
-}
-
-extern "C" int32_t llamamtp_session_n_embd(const struct llamamtp_session * s) {
-    return s->ctx_mtp != nullptr ? s->n_embd : 0;
-}
-
-extern "C" void llamamtp_session_get_pending_h(const struct llamamtp_session * s, float * out) {
-    std::copy(s->pending_h.begin(), s->pending_h.end(), out);
-}
-
-extern "C" int32_t llamamtp_session_restore(struct llamamtp_session * s, const llama_token * tokens, int32_t n_tokens, const float * pending_h) {
-    if (n_tokens < 0 || n_tokens > s->n_ctx + 1 || !tokens_valid(s, tokens, n_tokens)) {
-        shim_set_error("cannot restore %d tokens into a session of n_ctx=%d", n_tokens, s->n_ctx);
-        return LLAMAMTP_ERR_INVALID;
-    }
-    s->history.assign(tokens, tokens + n_tokens);
-    s->n_past = std::max(0, n_tokens - 1);
-    s->pending = n_tokens > 0 ? tokens[n_tokens - 1] : -1;
-    s->n_logits = 0;
-    // Attention memory can drop any suffix; restored recurrent state has no snapshots.
-    s->n_removable = s->has_snapshots || s->rollback_by_checkpoint ? 0 : s->n_ctx;
-    if (s->ctx_mtp != nullptr && pending_h != nullptr) {
-        std::copy(pending_h, pending_h + s->n_embd, s->pending_h.begin());
-    }
-    return LLAMAMTP_OK;
-}
