@@ -25,6 +25,7 @@ from llamamtp.llama_cache import BaseLlamaCache, LlamaState
 from llamamtp.llama_grammar import LlamaGrammar
 from llamamtp.llama_types import CreateCompletionResponse, CreateEmbeddingResponse
 from llamamtp.model import Model
+from llamamtp.prefix_reuse import DEFAULT_N_CTX_CHECKPOINTS, PrefixReuse, common_prefix
 from llamamtp.processors import LogitsProcessorList, StoppingCriteriaList
 from llamamtp.prompt import completion_prompt
 from llamamtp.sampler import DEFAULT_SEED
@@ -97,6 +98,12 @@ class Llama:
       prompt would repeat bit for bit, so output never depends on earlier
       calls; ``"longest"`` reuses the longest common prefix, which is faster
       but can change logits slightly; ``None`` always starts over.
+    - ``n_ctx_checkpoints``: the most prompt checkpoints kept on models with
+      recurrent layers (Qwen3.5), whose memory cannot rewind by more than a
+      few tokens; a new prompt resumes from the latest one it shares
+      (default 4, 0 for none). Each contains the recurrent state: about
+      19 MiB for the 0.8B preset of :mod:`llamamtp.synthetic` and 50 MiB
+      for its 4B preset.
 
     ``verbose`` routes llama.cpp's log to ``logging``; it is process-wide.
     """
@@ -152,6 +159,7 @@ class Llama:
         draft: Literal["auto", "mtp"] | None = "auto",
         draft_n_max: int = DEFAULT_DRAFT_N_MAX,
         prefix_reuse: Literal["exact", "longest"] | None = "exact",
+        n_ctx_checkpoints: int = DEFAULT_N_CTX_CHECKPOINTS,
     ) -> None:
         given = dict(locals())
         unsupported = [name for name, default in _DEFAULT_ONLY.items() if given[name] != default]
@@ -163,6 +171,11 @@ class Llama:
         if prefix_reuse not in PREFIX_REUSE_MODES:
             raise ValueError(
                 f"prefix_reuse must be 'exact', 'longest' or None, got {prefix_reuse!r}"
+            )
+        if isinstance(n_ctx_checkpoints, bool) or not isinstance(n_ctx_checkpoints, int) \
+                or n_ctx_checkpoints < 0:  # fmt: skip
+            raise ValueError(
+                f"n_ctx_checkpoints must be an int >= 0 (0 keeps none), got {n_ctx_checkpoints!r}"
             )
         if not isinstance(n_ctx, int) or n_ctx < 0:
             raise ValueError(
@@ -192,6 +205,7 @@ class Llama:
             load_mtp=draft is not None and not vocab_only,
         )
         self._session: Session | None = None
+        self._prefix = PrefixReuse(n_ctx_checkpoints)
         self._embedding_ctx: Context | None = None
         try:
             self.metadata: dict[str, str] = self._model.metadata
@@ -398,48 +412,17 @@ class Llama:
             self._slot.set(build_chain(sampling, self._model, tokens))
         self._sampled = None
 
-        n_keep = self._reusable_prefix(tokens)
-        if n_keep > 0 and session.rewind(n_keep):
-            if n_keep < len(tokens):
-                session.prefill(tokens[n_keep:])
-        else:
-            session.reset()
-            session.prefill(tokens)
-            n_keep = 0
+        n_keep = self._prefix.load(session, tokens, self.prefix_reuse, self._n_prefilled)
         self._n_prefilled = len(tokens) - 1
         return max(n_keep - 1, 0)
-
-    def _reusable_prefix(self, tokens: list[int]) -> int:
-        """Number of leading tokens to keep (``Session.rewind``'s ``n_keep``), 0 for none."""
-        if self.prefix_reuse is None:
-            return 0
-        previous = self.session.tokens
-        common = 0
-        for a, b in zip(previous, tokens, strict=False):
-            if a != b:
-                break
-            common += 1
-        if self.prefix_reuse == "longest":
-            return min(common, len(tokens))
-        # "exact": the same prompt again returns to the state its prefill left.
-        if common >= len(tokens) and self._n_prefilled == len(tokens) - 1:
-            return len(tokens)
-        # Otherwise keep whole ubatches of the last prefill, so the rest is
-        # evaluated in the same ubatches as a fresh prefill would use; llama.cpp's
-        # CPU kernels round differently for other batch shapes.
-        target = self.session.target
-        unit = target.n_ubatch if target.n_batch % target.n_ubatch == 0 else target.n_batch
-        limit = min(common - 1, self._n_prefilled)
-        aligned = (limit // unit) * unit
-        return aligned + 1 if aligned > 0 else 0
 
     def _restore_from_cache(self, tokens: list[int]) -> None:
         try:
             state = self.cache[tokens]
         except KeyError:
             return
-        cached = _common_prefix(list(state.input_ids), tokens)
-        current = _common_prefix(self.session.tokens, tokens)
+        cached = common_prefix(list(state.input_ids), tokens)
+        current = common_prefix(self.session.tokens, tokens)
         if cached > current:
             self.load_state(state)
 
@@ -850,7 +833,7 @@ class Llama:
     @staticmethod
     def longest_token_prefix(a: Sequence[int], b: Sequence[int]) -> int:
         """Length of the common prefix of two token sequences."""
-        return _common_prefix(list(a), list(b))
+        return common_prefix(list(a), list(b))
 
 
 class LlamaTokenizer:
@@ -873,15 +856,6 @@ class LlamaTokenizer:
 
     def decode(self, tokens: list[int]) -> str:
         return self.detokenize(tokens).decode("utf-8", errors="ignore")
-
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def _strip_usage(chunks: Iterator[dict]) -> Iterator[dict]:

@@ -72,6 +72,21 @@ class SessionStats:
 
 
 @dataclass(frozen=True)
+class Checkpoint:
+    """A saved prompt state of a model with recurrent layers (see :meth:`Session.save_checkpoint`).
+
+    Attributes:
+        n_past: tokens decoded when it was saved; it resumes a sequence that
+            starts with the same ``n_past`` tokens.
+        size: bytes it takes: the target's recurrent state and the MTP
+            context's input state.
+    """
+
+    n_past: int
+    size: int
+
+
+@dataclass(frozen=True)
 class DepthStats:
     """Choices of the automatic draft depth and the estimates behind them.
 
@@ -270,7 +285,8 @@ class Session(NativeOwner):
 
         Recurrent layers (Qwen3.5's Gated DeltaNet) keep only the last
         ``n_draft`` states, so rewinding further back returns False with the
-        session unchanged; :meth:`reset` and prefill again then.
+        session unchanged; :meth:`load_checkpoint`, or :meth:`reset` and
+        prefill again then.
         """
         ptr = self.ptr
         clear_native_error()
@@ -280,6 +296,41 @@ class Session(NativeOwner):
         if status == lib.LLAMAMTP_ERR_INVALID:
             raise ValueError(f"rewind: {native_error()}")
         return True
+
+    # Prompt checkpoints
+
+    def save_checkpoint(self, n_max: int) -> None:
+        """Save the state after the decoded tokens, keeping at most ``n_max`` checkpoints.
+
+        Only for models with recurrent layers, whose memory cannot rewind more
+        than a few positions (attention memory can, so other models raise
+        ``ValueError``). A checkpoint at the same ``n_past`` is replaced and
+        the oldest are dropped first. A checkpoint stays usable while the
+        sequence keeps its first ``n_past`` tokens: :meth:`rewind` below
+        them, :meth:`reset` or loading an earlier checkpoint drops it.
+        """
+        self._call("save_checkpoint", lib.llamamtp_session_save_checkpoint, n_max)
+
+    @property
+    def checkpoints(self) -> list[Checkpoint]:
+        """The saved checkpoints, oldest first."""
+        ptr = self.ptr
+        count = lib.llamamtp_session_checkpoints(ptr, ffi.NULL, ffi.NULL, 0)
+        if count == 0:
+            return []
+        n_past = ffi.new("int32_t[]", count)
+        sizes = ffi.new("size_t[]", count)
+        lib.llamamtp_session_checkpoints(ptr, n_past, sizes, count)
+        return [Checkpoint(n_past[i], sizes[i]) for i in range(count)]
+
+    def load_checkpoint(self, n_past: int, pending: int) -> None:
+        """Go back to the checkpoint at ``n_past``, with ``pending`` as the next token.
+
+        The sequence becomes its first ``n_past`` tokens plus ``pending``, as
+        if they had been prefilled. Raises ``ValueError`` when no checkpoint
+        has that ``n_past``.
+        """
+        self._call("load_checkpoint", lib.llamamtp_session_load_checkpoint, n_past, pending)
 
     def set_keep_logits(self, value: bool) -> None:
         """Keep the target's logits behind each token that :meth:`step` returns."""

@@ -27,7 +27,7 @@ def test_unsupported_argument_raises(gemma_path: str, name: str, value):
     "options, message",
     [({"draft": "eagle"}, "draft must be"), ({"draft_n_max": 0}, "draft_n_max"),
      ({"prefix_reuse": "all"}, "prefix_reuse"), ({"n_ctx": -1}, "n_ctx"),
-     ({"seed": -5}, "seed")],
+     ({"seed": -5}, "seed"), ({"n_ctx_checkpoints": -1}, "n_ctx_checkpoints")],
 )  # fmt: skip
 def test_invalid_option_raises(gemma_path: str, options: dict, message: str):
     with pytest.raises(ValueError, match=message):

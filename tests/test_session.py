@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from llamamtp import Batch, ClosedError, Context, ContextFullError, Model, Sampler, Session
-from llamamtp.synthetic import read_oracle
+from llamamtp.synthetic import TINY_SHAPES, read_oracle
 
 # Small context and batch sizes so one generation crosses several ubatches and
 # ends by filling the context. One thread: tiny models gain nothing from more,
@@ -418,6 +418,104 @@ def test_rewind_too_far_on_recurrent_model(models) -> None:
         assert session.tokens == before
         with pytest.raises(ValueError, match="n_keep must be in"):
             session.rewind(len(before) + 1)
+
+
+def _session(model: Model, n_draft: int) -> Session:
+    return Session(model, n_draft=n_draft, n_ctx=N_CTX, n_batch=N_BATCH, n_ubatch=N_UBATCH,
+                   n_threads=1)  # fmt: skip
+
+
+def _prefill_with_checkpoints(session: Session, tokens: list[int], n_pasts: list[int]) -> None:
+    """Prefill tokens, saving a checkpoint once each n_past in n_pasts is decoded."""
+    position = 0
+    for n_past in n_pasts:
+        session.prefill(tokens[position : n_past + 1])
+        session.save_checkpoint(4)
+        position = n_past + 1
+    session.prefill(tokens[position:])
+
+
+@pytest.mark.parametrize("kind", ["qwen35", "qwen3next", "oracle-0.75"])
+def test_checkpoint_resumes_prompt(models, kind: str) -> None:
+    model = models[kind]
+    tokens = prompt_tokens(model, "long")
+    expected = generate(model, tokens, 3, max_tokens=16)
+    with _session(model, 3) as session:
+        _prefill_with_checkpoints(session, tokens, [N_UBATCH])
+        list(session.generate(max_tokens=16))
+        session.load_checkpoint(N_UBATCH, tokens[N_UBATCH])
+        assert session.tokens == tokens[: N_UBATCH + 1]
+        assert session.n_past == N_UBATCH
+        session.prefill(tokens[N_UBATCH + 1 :])
+        assert list(session.generate(max_tokens=16)) == expected
+
+
+def test_checkpoint_with_other_next_token(models) -> None:
+    model = models["qwen35"]
+    tokens = prompt_tokens(model, "long")
+    # Departs from tokens right at the checkpoint's position.
+    other = tokens[:N_UBATCH] + tokens[N_UBATCH + 5 :]
+    expected = generate(model, other, 0, max_tokens=16)
+    with _session(model, 0) as session:
+        _prefill_with_checkpoints(session, tokens, [N_UBATCH])
+        session.load_checkpoint(N_UBATCH, other[N_UBATCH])
+        session.prefill(other[N_UBATCH + 1 :])
+        assert list(session.generate(max_tokens=16)) == expected
+
+
+def test_loading_checkpoint_drops_later_ones(models) -> None:
+    model = models["qwen35"]
+    tokens = prompt_tokens(model, "long")
+    with _session(model, 3) as session:
+        _prefill_with_checkpoints(session, tokens, [N_UBATCH, 2 * N_UBATCH])
+        assert [c.n_past for c in session.checkpoints] == [N_UBATCH, 2 * N_UBATCH]
+        session.load_checkpoint(N_UBATCH, tokens[N_UBATCH])
+        assert [c.n_past for c in session.checkpoints] == [N_UBATCH]
+        with pytest.raises(ValueError, match="no checkpoint at n_past=32"):
+            session.load_checkpoint(2 * N_UBATCH, tokens[2 * N_UBATCH])
+        session.reset()
+        assert session.checkpoints == []
+
+
+def test_checkpoints_keep_newest(models) -> None:
+    model = models["qwen35"]
+    tokens = prompt_tokens(model, "long")
+    with _session(model, 0) as session:
+        for n_past in (8, 16, 24):
+            session.prefill(tokens[len(session.tokens) : n_past + 1])
+            session.save_checkpoint(2)
+        session.save_checkpoint(2)  # the same n_past again replaces it
+        assert [c.n_past for c in session.checkpoints] == [16, 24]
+
+
+def test_checkpoint_size_is_recurrent_state(models) -> None:
+    shape = TINY_SHAPES["qwen35"]
+    conv = (shape.ssm_d_conv - 1) * (shape.ssm_d_inner + 2 * shape.ssm_n_group * shape.ssm_d_state)
+    recurrent = shape.ssm_d_state * shape.ssm_d_inner
+    n_layers = sum(shape.is_recurrent(il) for il in range(shape.n_layer))
+    # F32 states of the Gated DeltaNet layers plus the MTP input row.
+    expected = 4 * (n_layers * (conv + recurrent) + shape.n_embd)
+    with _session(models["qwen35"], 3) as session:
+        session.prefill(prompt_tokens(session.model, "ordinary"))
+        session.save_checkpoint(1)
+        (checkpoint,) = session.checkpoints
+    # llama.cpp adds a header of a few dozen bytes (cell and layer counts, row sizes).
+    assert expected <= checkpoint.size < expected + 256
+
+
+def test_checkpoint_errors(models, tiny_llama_path: Path) -> None:
+    with _session(models["qwen35"], 0) as session:
+        with pytest.raises(ValueError, match="prefill the session before"):
+            session.save_checkpoint(4)
+        session.prefill(prompt_tokens(session.model, "ordinary"))
+        with pytest.raises(ValueError, match="n_max must be at least 1"):
+            session.save_checkpoint(0)
+        with pytest.raises(ValueError, match="no checkpoint at n_past=3"):
+            session.load_checkpoint(3, 0)
+    with Model(tiny_llama_path) as model, _session(model, 0) as session:
+        session.prefill(model.vocab.tokenize(PROMPT_TEXT))
+        with pytest.raises(ValueError, match="no recurrent layers"):
+            session.save_checkpoint(4)
 
 
 def test_kept_logits_pick_tokens(models) -> None:

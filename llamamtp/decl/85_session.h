@@ -16,7 +16,7 @@ enum llamamtp_status {
     LLAMAMTP_ERR_CONTEXT_FULL = -2, /* no room left in n_ctx */
     LLAMAMTP_ERR_DECODE = -3,       /* llama_process failed on a context */
     LLAMAMTP_ERR_SAMPLE = -4,       /* the sampler chain selected no token */
-    LLAMAMTP_ERR_ROLLBACK = -5      /* memory could not drop rejected positions */
+    LLAMAMTP_ERR_ROLLBACK = -5      /* memory could not drop positions, or copy its recurrent state */
 };
 
 /* n_draft value for llamamtp_session_step: let the session pick the depth. */
@@ -111,9 +111,40 @@ int32_t llamamtp_session_tokens(const struct llamamtp_session * session, llama_t
  * shares them needs only its new tokens prefilled. The token at n_keep - 1
  * becomes pending again. Returns LLAMAMTP_ERR_ROLLBACK (state unchanged) when
  * the memory cannot drop those positions: recurrent layers keep only the last
- * n_rs_seq states. Reset and prefill from scratch then.
+ * n_rs_seq states. Load a prompt checkpoint, or reset and prefill from
+ * scratch then. Prompt checkpoints past the new n_past are dropped.
  */
 int32_t llamamtp_session_rewind(struct llamamtp_session * session, int32_t n_keep);
+
+/*
+ * Prompt checkpoints, for models with recurrent layers (Qwen3.5's Gated
+ * DeltaNet), whose memory cannot drop more than a few positions. Each
+ * contains the target's recurrent state after the first n_past tokens and the
+ * MTP context's input state, so that a later prompt sharing those tokens
+ * resumes there. A checkpoint is dropped when positions below its n_past leave the
+ * memory (rewind, reset, restore, loading an earlier checkpoint).
+ *
+ * llamamtp_session_save_checkpoint saves one at the current n_past, replacing
+ * one at the same n_past, after dropping the oldest until fewer than n_max
+ * remain. Returns LLAMAMTP_OK, LLAMAMTP_ERR_INVALID (n_max < 1, nothing
+ * decoded yet, or a model without recurrent layers, whose memory can drop any
+ * positions) or LLAMAMTP_ERR_ROLLBACK (the state could not be copied).
+ */
+int32_t llamamtp_session_save_checkpoint(struct llamamtp_session * session, int32_t n_max);
+/*
+ * Write the n_past and size in bytes of up to capacity checkpoints, oldest
+ * first, to n_past and sizes (either may be NULL). Returns how many there are.
+ */
+int32_t llamamtp_session_checkpoints(const struct llamamtp_session * session, int32_t * n_past, size_t * sizes, int32_t capacity);
+/*
+ * Go back to the checkpoint at n_past: both contexts drop positions >= n_past,
+ * the recurrent and MTP input states are restored, and the sequence becomes
+ * its first n_past tokens plus pending, the next token to decode. Returns
+ * LLAMAMTP_OK, LLAMAMTP_ERR_INVALID (no checkpoint at n_past, or an invalid
+ * token; nothing changed) or LLAMAMTP_ERR_ROLLBACK (the memory could not be
+ * restored; reset the session).
+ */
+int32_t llamamtp_session_load_checkpoint(struct llamamtp_session * session, int32_t n_past, llama_token pending);
 
 /*
  * With value true, verify/step keep a copy of the target's logits for each
@@ -127,7 +158,8 @@ const float * llamamtp_session_logits(const struct llamamtp_session * session, i
  * Saving and restoring a session together with both contexts' llama_state:
  * n_embd floats of MTP input state (0 without an MTP context) and the token
  * history. llamamtp_session_restore sets the history and that state without
- * decoding; the caller restores the contexts' memory itself.
+ * decoding, and drops every prompt checkpoint; the caller restores the
+ * contexts' memory itself.
  */
 int32_t llamamtp_session_n_embd(const struct llamamtp_session * session);
 void llamamtp_session_get_pending_h(const struct llamamtp_session * session, float * out);

@@ -148,6 +148,7 @@ extern "C" struct llamamtp_session * llamamtp_session_init(
     s->n_ctx = (int32_t) llama_n_ctx(ctx_tgt);
     s->n_batch = (int32_t) llama_n_batch(ctx_tgt);
     s->n_draft_max = n_draft_max;
+    s->has_recurrent = has_recurrent;
     // llama.cpp clamps n_rs_seq to 0 for architectures without snapshot support (qwen3next).
     s->rollback_by_checkpoint = has_recurrent && n_draft_max > (int32_t) llama_n_rs_seq(ctx_tgt);
     s->has_snapshots = has_recurrent && !s->rollback_by_checkpoint;
@@ -198,6 +199,7 @@ extern "C" void llamamtp_session_reset(struct llamamtp_session * s) {
     s->lag_tokens.clear();
     s->lag_pos.clear();
     s->lag_h.clear();
+    s->prompt_checkpoints.clear();
 }
 
 extern "C" void llamamtp_session_reset_stats(struct llamamtp_session * s) {
@@ -226,9 +228,14 @@ extern "C" int32_t llamamtp_session_prefill(struct llamamtp_session * s, const l
     }
     sequence.insert(sequence.end(), tokens, tokens + n_tokens - 1);
 
+    // On recurrent memory each pass is one ubatch, so ubatches start at multiples
+    // of n_ubatch from the first prefilled position, however long the prompt.
+    // Within a larger batch llama.cpp shortens a ubatch to keep the last
+    // n_rs_seq + 1 tokens together, which moves the split with the batch length.
+    const int32_t n_chunk_max = s->has_recurrent ? std::min(s->n_batch, s->n_ubatch) : s->n_batch;
     const auto start = clock_type::now();
-    for (int32_t offset = 0; offset < n_decode; offset += s->n_batch) {
-        const int32_t n_chunk = std::min(s->n_batch, n_decode - offset);
+    for (int32_t offset = 0; offset < n_decode; offset += n_chunk_max) {
+        const int32_t n_chunk = std::min(n_chunk_max, n_decode - offset);
         if (!decode_chunk(s, sequence.data() + offset, n_chunk)) {
             s->stats.t_prefill += seconds_since(start);
             return LLAMAMTP_ERR_DECODE;

@@ -1,7 +1,8 @@
 // The session's state and the helpers its sources share (session.cpp: the
 // loop; session_mirror.cpp: the MTP context's copy of the sequence;
-// session_rollback.cpp: undoing rejected drafts; session_state.cpp: history,
-// logits and statistics).
+// session_rollback.cpp: undoing rejected drafts; session_checkpoint.cpp:
+// resuming a later prompt from a saved recurrent state; session_state.cpp:
+// history, logits and statistics).
 #pragma once
 
 #include <chrono>
@@ -11,6 +12,15 @@
 #include "depth.h"
 #include "shim.h"
 #include "llama-ext.h"
+
+// The state after the first n_past tokens of a prompt, on a model with
+// recurrent layers. Attention memory keeps positions < n_past itself, so only
+// what it cannot rebuild is stored.
+struct prompt_checkpoint {
+    int32_t n_past = 0;
+    std::vector<uint8_t> recurrent;  // llama_state_seq_get_data_ext(..., LLAMA_STATE_SEQ_FLAGS_PARTIAL_ONLY)
+    std::vector<float> pending_h;    // target h at position n_past - 1; empty without an MTP context
+};
 
 struct llamamtp_session {
     llama_context * ctx_tgt = nullptr;
@@ -23,6 +33,9 @@ struct llamamtp_session {
     int32_t n_ctx = 0;
     int32_t n_batch = 0;
     int32_t n_draft_max = 0;
+    // Recurrent or hybrid memory: prefill passes hold at most one ubatch, and
+    // prompt checkpoints are available.
+    bool has_recurrent = false;
     // Recurrent state without llama.cpp's rollback snapshots (n_rs_seq): save it
     // before each verify pass, restore it after a rejection and decode the
     // accepted tokens again.
@@ -58,6 +71,10 @@ struct llamamtp_session {
     std::vector<float> lag_h;
     double t_lag_flush = 0.0;  // seconds of the last lag flush, kept out of the controller's timings
 
+    // Oldest first. Each is valid while the memory holds the tokens before its
+    // n_past: removing positions below n_past drops it.
+    std::vector<prompt_checkpoint> prompt_checkpoints;
+
     std::vector<llama_token> history;  // every token of the sequence, pending included
     bool keep_logits = false;
     std::vector<float> logits;         // target logits of the last verify, one row per output token
@@ -92,5 +109,8 @@ int32_t removable_after_pass(const llamamtp_session * s, int32_t n_tokens);
 bool remove_after(llamamtp_session * s, llama_pos pos);
 bool save_checkpoint(llamamtp_session * s);
 bool roll_back_to_checkpoint(llamamtp_session * s, const llama_token * tokens, int32_t n_keep);
+
+// session_checkpoint.cpp
+void drop_prompt_checkpoints_after(llamamtp_session * s, llama_pos pos);
 
 }  // namespace session_internal

@@ -17,8 +17,9 @@ int32_t removable_after_pass(const llamamtp_session * s, int32_t n_tokens) {
     return std::min(s->n_rs_seq, last_ubatch - 1);
 }
 
-// Drop positions >= pos from both contexts. On hybrid models with n_rs_seq
-// snapshots this also restores the recurrent state at pos - 1.
+// Drop positions >= pos from both contexts, and the prompt checkpoints that
+// need them. On hybrid models with n_rs_seq snapshots this also restores the
+// recurrent state at pos - 1.
 bool remove_after(llamamtp_session * s, llama_pos pos) {
     trim_lag(s, pos);
     if (!llama_memory_seq_rm(llama_get_memory(s->ctx_tgt), k_seq, pos, -1)) {
@@ -29,6 +30,7 @@ bool remove_after(llamamtp_session * s, llama_pos pos) {
         shim_set_error("the MTP context could not remove positions from %d on", pos);
         return false;
     }
+    drop_prompt_checkpoints_after(s, pos);
     return true;
 }
 

@@ -118,6 +118,8 @@ extern "C" int32_t llamamtp_session_restore(struct llamamtp_session * s, const l
         return LLAMAMTP_ERR_INVALID;
     }
     s->history.assign(tokens, tokens + n_tokens);
+    // The caller replaced the memory, so no checkpoint matches it any more.
+    s->prompt_checkpoints.clear();
     s->n_past = std::max(0, n_tokens - 1);
     s->pending = n_tokens > 0 ? tokens[n_tokens - 1] : -1;
     s->n_logits = 0;
