@@ -13,6 +13,9 @@ Steps:
    CMake options, as with llama-cpp-python (``CMAKE_ARGS="-DGGML_CUDA=on"``).
 3. Copy the libraries into ``llamamtp/lib/`` and compile the cffi extension
    into ``llamamtp/`` with an ``$ORIGIN`` rpath, so no ``LD_LIBRARY_PATH`` is needed.
+4. Copy the Qwen tokenizer GGUF and chat template that ``llamamtp.synthetic``
+   embeds in its models from llama.cpp's ``models/`` folder into ``llamamtp/data/``,
+   so an installed package writes synthetic models without the source tree.
 
 ``pip install .`` and ``pip install -e .`` run the same steps through setup.py.
 """
@@ -35,6 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 PACKAGE_DIR = ROOT / "llamamtp"
 LIB_DIR = PACKAGE_DIR / "lib"
+DATA_DIR = PACKAGE_DIR / "data"
 VENDOR_DIR = ROOT / "vendor" / "llama.cpp"
 BUILD_DIR = ROOT / "build"
 CMAKE_BUILD_DIR = BUILD_DIR / "cmake"
@@ -58,6 +62,15 @@ TOOL_TARGETS = [
     "llama-quantize",
     "llama-completion",
 ]
+
+# Files of llama.cpp's tree that llamamtp.synthetic.tokenizer reads, each installed
+# into llamamtp/data/ under its own name, and what happens when the tree lacks one.
+PACKAGE_DATA_FILES = {
+    "models/ggml-vocab-qwen35.gguf": "llamamtp.synthetic then needs vocab_path= "
+    "or the LLAMAMTP_QWEN_VOCAB environment variable",
+    "models/templates/Qwen3.5-4B.jinja": "synthetic models then carry the chat template "
+    "stored in the tokenizer GGUF",
+}
 
 
 class BuildError(RuntimeError):
@@ -310,6 +323,24 @@ def compile_extension(source: Path, commit: str, built: Path) -> None:
     install_file(built_module, PACKAGE_DIR / built_module.name)
 
 
+def install_package_data(source: Path, target: Path = DATA_DIR) -> None:
+    """Copy ``PACKAGE_DATA_FILES`` from the llama.cpp tree ``source`` into ``target``.
+
+    A file missing from ``source`` (an older llama.cpp checkout) is skipped with a
+    log line, and a copy left in ``target`` by an earlier build is removed, so the
+    package never carries a tokenizer from another tree.
+    """
+    target.mkdir(parents=True, exist_ok=True)
+    for relative, consequence in PACKAGE_DATA_FILES.items():
+        origin = source / relative
+        destination = target / Path(relative).name
+        if origin.is_file():
+            install_file(origin, destination)
+        else:
+            destination.unlink(missing_ok=True)
+            log(f"{origin} not found, so it is not installed; {consequence}")
+
+
 def build(with_tools: bool = False) -> None:
     """Run every step; safe to call again, and incremental when nothing changed."""
     source, commit = llama_cpp_source()
@@ -318,6 +349,7 @@ def build(with_tools: bool = False) -> None:
     built = built_library_dir()
     install_libraries(built)
     compile_extension(source, commit, built)
+    install_package_data(source)
     if with_tools:
         log(f"tools built in {built}: {', '.join(TOOL_TARGETS)}")
     log("done")

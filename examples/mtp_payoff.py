@@ -142,7 +142,9 @@ def main() -> None:
         "(default: a temporary folder)",
     )
     parser.add_argument(
-        "--model", type=Path, help="time this GGUF file instead of writing an oracle"
+        "--model",
+        type=Path,
+        help="time this GGUF file instead of writing an oracle (default: none, write one)",
     )
     args = parser.parse_args()
 

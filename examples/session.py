@@ -57,11 +57,15 @@ def run(model_path: str, n_draft: int, n_steps: int, n_threads: int | None) -> N
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="GGUF file with an MTP head (default: a tiny oracle)")
-    parser.add_argument("--n-draft", type=int, default=3, help="tokens drafted per step")
     parser.add_argument(
-        "--steps", type=int, default=5, help="steps by hand, then as many with step()"
+        "--n-draft", type=int, default=3, help="tokens drafted per step (default: 3)"
     )
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads")
+    parser.add_argument(
+        "--steps", type=int, default=5, help="steps by hand, then as many with step() (default: 5)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="CPU threads (default: llama.cpp's choice)"
+    )
     args = parser.parse_args()
 
     if args.model:

@@ -13,13 +13,21 @@ import time
 
 from llamamtp import Llama
 
+DEFAULT_PROMPT = "Once upon a time, in a small village,"
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="GGUF file (default: Gemma 3 270M from PyPI)")
-    parser.add_argument("--prompt", default="Once upon a time, in a small village,")
-    parser.add_argument("--max-tokens", type=int, default=64, help="tokens to generate")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads")
+    parser.add_argument(
+        "--prompt", default=DEFAULT_PROMPT, help=f"text to continue (default: {DEFAULT_PROMPT!r})"
+    )
+    parser.add_argument(
+        "--max-tokens", type=int, default=64, help="tokens to generate at most (default: 64)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="CPU threads (default: llama.cpp's choice)"
+    )
     args = parser.parse_args()
 
     model_path = args.model

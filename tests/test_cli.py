@@ -95,6 +95,17 @@ def test_unknown_command() -> None:
     assert_one_line_error(run_cli("serve"), 2, "invalid choice: 'serve'")
 
 
+def test_unknown_top_level_option() -> None:
+    result = run_cli("--bogus")
+    assert_one_line_error(result, 2, "llamamtp: error: unrecognized arguments: --bogus")
+    assert "(see 'llamamtp --help')" in result.stderr
+
+
+def test_unknown_option_before_command() -> None:
+    result = run_cli("--bogus", "info")
+    assert_one_line_error(result, 2, "llamamtp: error: unrecognized arguments: --bogus")
+
+
 @pytest.mark.parametrize("name", list(COMMANDS))
 def test_command_help(name: str) -> None:
     result = run_cli(name, "--help")
@@ -166,6 +177,38 @@ def test_unknown_option(name: str) -> None:
 def test_bad_value(oracle_tiny_path: Path, option: str, value: str, message: str) -> None:
     result = run_cli("generate", oracle_tiny_path, "-p", PROMPT, option, value)
     assert_one_line_error(result, 2, message)
+
+
+@pytest.mark.parametrize("n_batch", ["2", "4"])
+def test_batch_too_small_for_draft(oracle_tiny_path: Path, n_batch: str) -> None:
+    result = run_cli("generate", oracle_tiny_path, "-p", PROMPT, "-b", n_batch)
+    assert_one_line_error(result, 2, f"--n-batch {n_batch} is too small to verify drafts")
+    assert "--draft-n-max 3" in result.stderr
+    assert "must be at least 5" in result.stderr
+    assert "--draft off" in result.stderr
+    assert "n_ubatch" not in result.stderr
+    assert "(see 'llamamtp generate --help')" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-b", "2", "--draft", "off"],
+        ["-b", "3", "--draft-n-max", "1"],
+        ["-b", "5"],
+        ["-b", "5", "--draft", "mtp"],
+    ],
+)
+def test_small_batch_that_fits_runs(oracle_tiny_path: Path, args: list[str]) -> None:
+    result = _generate(oracle_tiny_path, "-q", *args)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+
+
+def test_small_batch_without_mtp_head(gemma_path: str) -> None:
+    # A model that cannot draft decodes plainly, whatever the batch size.
+    result = run_cli("generate", gemma_path, "-p", PROMPT, "-n", "4", "-b", "2", *SMALL, "-q")
+    assert result.returncode == 0, result.stderr
 
 
 def test_hf_repo_without_file() -> None:
@@ -300,7 +343,7 @@ def test_generate_ctrl_c_prints_partial_output(oracle_tiny_path: Path) -> None:
     assert stdout.strip()
     assert "interrupted: generation stopped by Ctrl-C" in stderr
     assert "finish reason: interrupted" in stderr
-    generated = int(re.search(r"generated: (\d+) tokens", stderr).group(1))
+    generated = int(re.search(r"generated: (\d+) tokens?", stderr).group(1))
     assert 0 < generated < 4096
 
 
@@ -354,7 +397,7 @@ def _chat(model: Path, lines: list[str], *args: object) -> subprocess.CompletedP
 
 def _reply_summaries(stderr: str) -> list[tuple[int, int]]:
     """(prompt tokens, reply tokens) of every reply summary line."""
-    pattern = r"\[prompt: (\d+) tokens, \d+ decoded; reply: (\d+) tokens"
+    pattern = r"\[prompt: (\d+) tokens?, \d+ decoded; reply: (\d+) tokens?"
     return [(int(a), int(b)) for a, b in re.findall(pattern, stderr)]
 
 
@@ -364,6 +407,12 @@ def test_chat_replies_to_each_line(oracle_tiny_path: Path) -> None:
     assert len(result.stdout.strip().splitlines()) == 2
     assert len(_reply_summaries(result.stderr)) == 2
     assert "chat: 2 replies" in result.stderr
+
+
+def test_chat_counts_one_reply(oracle_tiny_path: Path) -> None:
+    result = _chat(oracle_tiny_path, ["Hello"])
+    assert result.returncode == 0, result.stderr
+    assert "chat: 1 reply\n" in result.stderr
 
 
 def test_chat_keeps_history(oracle_tiny_path: Path) -> None:
@@ -385,7 +434,7 @@ def test_chat_reset_clears_history(oracle_tiny_path: Path) -> None:
 def test_chat_exit_command(oracle_tiny_path: Path) -> None:
     result = _chat(oracle_tiny_path, ["Hello", "/exit", "Never answered"])
     assert result.returncode == 0
-    assert "chat: 1 replies" in result.stderr
+    assert "chat: 1 reply" in result.stderr
 
 
 def test_chat_unknown_command(oracle_tiny_path: Path) -> None:
@@ -423,7 +472,7 @@ def test_chat_ctrl_c_prints_statistics(oracle_tiny_path: Path) -> None:
     assert "Traceback" not in stderr
     assert stdout.strip()
     assert "interrupted: reply stopped by Ctrl-C" in stderr
-    assert "chat: 1 replies" in stderr
+    assert "chat: 1 reply" in stderr
 
 
 # info
@@ -489,8 +538,15 @@ def test_bench_runs_harness(oracle_tiny_path: Path, tmp_path: Path) -> None:
 
 
 def test_bench_missing_model(tmp_path: Path) -> None:
-    result = run_cli("bench", tmp_path / "missing.gguf")
-    assert_one_line_error(result, 2, "model file not found")
+    missing = tmp_path / "missing.gguf"
+    result = run_cli("bench", missing)
+    assert_one_line_error(result, 2, f"llamamtp bench: error: model file not found: {missing}")
+    assert "(see 'llamamtp bench --help')" in result.stderr
+
+
+def test_bench_bad_repeats(oracle_tiny_path: Path) -> None:
+    result = run_cli("bench", oracle_tiny_path, "--repeats", "0")
+    assert_one_line_error(result, 2, "llamamtp bench: error: --repeats and --n-tokens")
 
 
 def test_synthetic_writes_model_with_progress(tmp_path: Path) -> None:
@@ -501,6 +557,30 @@ def test_synthetic_writes_model_with_progress(tmp_path: Path) -> None:
     assert "100%" in result.stderr  # the tqdm bar of the tensor data
     info = run_cli("info", path, "--json")
     assert json.loads(info.stdout)["model"]["has_mtp"] is True
+
+
+def test_synthetic_missing_vocab(tmp_path: Path) -> None:
+    missing = tmp_path / "vocab.gguf"
+    result = run_cli("synthetic", "tiny", tmp_path / "x.gguf", "--vocab", missing)
+    assert_one_line_error(result, 2, "llamamtp synthetic: error: Qwen tokenizer not found")
+    assert str(missing) in result.stderr
+
+
+def test_synthetic_from_another_folder(tmp_path: Path) -> None:
+    # The tokenizer is found next to the package, not relative to the working directory.
+    env = {key: value for key, value in os.environ.items() if key != "LLAMAMTP_QWEN_VOCAB"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+    result = subprocess.run(
+        [sys.executable, "-m", "llamamtp", "synthetic", "tiny", "x.gguf", "--quiet"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "x.gguf").stat().st_size > 0
 
 
 def test_synthetic_bad_preset(tmp_path: Path) -> None:

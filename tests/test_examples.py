@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +15,9 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 THREADS = ["--threads", "1"]
 
 
-def run_example(name: str, *args: object, timeout: float = 120) -> subprocess.CompletedProcess:
+def run_example(
+    name: str, *args: object, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """Run ``python examples/NAME ARGS``; fail with its stderr when it exits non-zero."""
     result = subprocess.run(
         [sys.executable, str(EXAMPLES / name), *map(str, args)],
@@ -21,10 +25,40 @@ def run_example(name: str, *args: object, timeout: float = 120) -> subprocess.Co
         capture_output=True,
         text=True,
         timeout=timeout,
+        env=env,
         check=False,
     )
     assert result.returncode == 0, result.stderr
     return result
+
+
+def help_entries(help_text: str) -> dict[str, str]:
+    """Map each option of an argparse --help output to its help text, joined into one line."""
+    entries: dict[str, str] = {}
+    option = None
+    for line in help_text.splitlines():
+        match = re.match(r"^  (--?[\w-]+)", line)
+        if match:
+            option = match.group(1)
+            entries[option] = line
+        elif option and line.startswith("   "):
+            entries[option] += " " + line.strip()
+        else:
+            option = None
+    return entries
+
+
+@pytest.mark.parametrize(
+    "name", ["completion.py", "chat.py", "streaming.py", "session.py", "mtp_payoff.py"]
+)
+def test_help_gives_every_default(name: str) -> None:
+    # A wide terminal keeps each option's help on few lines.
+    result = run_example(name, "--help", env={**os.environ, "COLUMNS": "200"})
+    entries = help_entries(result.stdout)
+    assert "--threads" in entries
+    for option, text in entries.items():
+        if option not in ("-h", "--help"):
+            assert "default" in text, f"{name} {option}: {text}"
 
 
 def test_first_generation(gemma_path: str) -> None:
@@ -70,6 +104,34 @@ def test_chat_model_template(tiny_qwen35_path: Path) -> None:
     )
     assert result.stdout.count("assistant:") == 3
     assert "6 messages in the history" in result.stdout
+
+
+def test_chat_hub_model(tiny_qwen35_path: Path, tmp_path: Path) -> None:
+    pytest.importorskip("huggingface_hub")
+    # The hub cache layout: models--{org}--{name}/snapshots/{revision}, refs/main.
+    repo = tmp_path / "hub" / "models--example--tiny-qwen35-gguf"
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(revision)
+    (repo / "snapshots" / revision).mkdir(parents=True)
+    shutil.copy(tiny_qwen35_path, repo / "snapshots" / revision / "tiny-F32.gguf")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "hub")}
+
+    result = run_example(
+        "chat.py",
+        "--hf-repo",
+        "example/tiny-qwen35-gguf",
+        "--hf-file",
+        "*F32.gguf",
+        *THREADS,
+        "--max-tokens",
+        "4",
+        "--message",
+        "Hi",
+        env=env,
+    )
+    assert result.stdout.count("assistant:") == 1
+    assert "2 messages in the history" in result.stdout
 
 
 def test_streaming(oracle_tiny_path: Path) -> None:

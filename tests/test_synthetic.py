@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import fnmatch
+import importlib.util
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import llamamtp
-from llamamtp.synthetic import ARCHS, read_oracle, write_oracle, write_tiny
+from llamamtp.synthetic import ARCHS, read_oracle, tokenizer, write_oracle, write_tiny
 from llamamtp.synthetic import writer as synthetic_writer
 from llamamtp.synthetic.gguf_read import read_gguf_tensors
 
-from .conftest import ORACLE_ALPHA
+from .conftest import LLAMA_CPP_DIR, ORACLE_ALPHA, VOCAB_DIR
 
 # One thread: the tiny models need no more, and a second thread only adds spin-waiting
 # when the test machine is busy.
@@ -264,3 +267,101 @@ def test_interrupted_quantized_write_leaves_no_file(tmp_path, monkeypatch):
 
 def _raise_keyboard_interrupt(stream, alignment):
     raise KeyboardInterrupt
+
+
+# Where the tokenizer comes from: the copy build.py installs, the source tree, or the user.
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_build_script():
+    """Import build.py by path, as setup.py does (the name 'build' is also a PyPI package)."""
+    spec = importlib.util.spec_from_file_location("llamamtp_build_script", ROOT / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def no_vocab_env(monkeypatch):
+    monkeypatch.delenv(tokenizer.VOCAB_ENV, raising=False)
+
+
+def test_vocab_found_in_package_data(no_vocab_env):
+    packaged = tokenizer.PACKAGE_DATA_DIR / tokenizer.VOCAB_FILE
+    assert packaged.is_file(), f"{packaged} missing; run 'python build.py' to install it"
+    assert tokenizer.find_vocab_path() == packaged
+
+
+def test_chat_template_found_in_package_data():
+    packaged = tokenizer.PACKAGE_DATA_DIR / tokenizer.CHAT_TEMPLATE_FILE
+    assert packaged.is_file(), f"{packaged} missing; run 'python build.py' to install it"
+    assert tokenizer.find_chat_template_path() == packaged
+
+
+def test_vocab_env_wins_over_package_data(monkeypatch, tmp_path):
+    copy = tmp_path / "my-vocab.gguf"
+    shutil.copy(VOCAB_DIR / tokenizer.VOCAB_FILE, copy)
+    monkeypatch.setenv(tokenizer.VOCAB_ENV, str(copy))
+    assert tokenizer.find_vocab_path() == copy
+
+
+def test_vocab_env_naming_missing_file_raises(monkeypatch, tmp_path):
+    monkeypatch.setenv(tokenizer.VOCAB_ENV, str(tmp_path / "missing.gguf"))
+    with pytest.raises(FileNotFoundError, match="missing.gguf"):
+        tokenizer.find_vocab_path()
+
+
+def test_empty_vocab_env_is_unset(monkeypatch):
+    monkeypatch.setenv(tokenizer.VOCAB_ENV, "")
+    assert tokenizer.find_vocab_path() == tokenizer.PACKAGE_DATA_DIR / tokenizer.VOCAB_FILE
+
+
+def test_source_tree_without_package_copy(no_vocab_env, monkeypatch, tmp_path):
+    source_vocab = tokenizer._source_models_dir() / tokenizer.VOCAB_FILE
+    if not source_vocab.is_file():
+        pytest.skip(f"{source_vocab} missing: built from LLAMAMTP_LLAMA_CPP_DIR")
+    monkeypatch.setattr(tokenizer, "PACKAGE_DATA_DIR", tmp_path)
+    assert tokenizer.find_vocab_path() == source_vocab
+    assert tokenizer.find_chat_template_path().parent.name == "templates"
+
+
+def test_vocab_missing_everywhere_raises(no_vocab_env, monkeypatch, tmp_path):
+    monkeypatch.setattr(tokenizer, "PACKAGE_DATA_DIR", tmp_path / "data")
+    monkeypatch.setattr(tokenizer, "_source_models_dir", lambda: tmp_path / "models")
+    with pytest.raises(FileNotFoundError) as error:
+        tokenizer.find_vocab_path()
+    assert tokenizer.VOCAB_ENV in str(error.value)
+    assert str(tmp_path / "data") in str(error.value)
+    assert tokenizer.find_chat_template_path() is None
+
+
+def test_build_installs_package_data(tmp_path):
+    build = load_build_script()
+    target = tmp_path / "data"
+    build.install_package_data(LLAMA_CPP_DIR, target)
+    for relative in build.PACKAGE_DATA_FILES:
+        installed = target / Path(relative).name
+        assert installed.read_bytes() == (LLAMA_CPP_DIR / relative).read_bytes()
+    assert tokenizer.VOCAB_FILE in {path.name for path in target.iterdir()}
+    assert tokenizer.CHAT_TEMPLATE_FILE in {path.name for path in target.iterdir()}
+
+
+def test_build_removes_copy_missing_from_source(tmp_path):
+    build = load_build_script()
+    target = tmp_path / "data"
+    target.mkdir()
+    stale = target / tokenizer.VOCAB_FILE
+    stale.write_bytes(b"from an earlier build")
+    build.install_package_data(tmp_path / "empty-checkout", target)
+    assert not stale.exists()
+
+
+def test_package_data_ships_data_folder():
+    tomllib = pytest.importorskip("tomllib")
+    build = load_build_script()
+    with open(ROOT / "pyproject.toml", "rb") as stream:
+        patterns = tomllib.load(stream)["tool"]["setuptools"]["package-data"]["llamamtp"]
+    for relative in build.PACKAGE_DATA_FILES:
+        name = f"data/{Path(relative).name}"
+        assert any(fnmatch.fnmatch(name, pattern) for pattern in patterns), name

@@ -79,14 +79,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser  # fmt: skip
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
+    """Run the benchmark; return the exit status.
+
+    ``parser`` defaults to :func:`build_parser`'s; the ``llamamtp bench`` command
+    passes its renamed copy, so that errors name that command.
+    """
+    parser = parser or build_parser()
+    args = parser.parse_args(argv)
+    # parser.error prints the message and exits with status 2.
+    if not args.model.exists():
+        parser.error(f"model file not found: {args.model}")
     if not args.model.is_file():
-        print(f"error: model file not found: {args.model}", file=sys.stderr)
-        return 2
+        parser.error(f"model path is not a file: {args.model}")
     if args.repeats < 1 or args.n_tokens < 1:
-        print("error: --repeats and --n-tokens must be at least 1", file=sys.stderr)
-        return 2
+        parser.error("--repeats and --n-tokens must be at least 1")
 
     config = BenchConfig(
         model=args.model, n_tokens=args.n_tokens, threads=args.threads, repeats=args.repeats,
@@ -95,7 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     programs = programs_for(config, args.depths, tuple(args.programs), auto=not args.no_auto)
     if not programs:
-        print("error: no program to run", file=sys.stderr)
+        print(
+            f"{parser.prog}: error: none of the requested programs can run here "
+            f"(the warnings above give the reason)",
+            file=sys.stderr,
+        )
         return 2
 
     run_benchmark(config, programs, progress=lambda line: print(line, file=sys.stderr, flush=True))

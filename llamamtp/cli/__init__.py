@@ -2,7 +2,7 @@
 
 Each subcommand lives in its own module with a ``build_parser(prog)`` and
 either ``run(args)`` or, for the ones that wrap an existing command line
-(``bench``, ``synthetic``), ``main(argv)``. Errors the user can fix are
+(``bench``, ``synthetic``), ``main(argv, parser)``. Errors the user can fix are
 printed in one line: exit status 2 for invalid arguments, 1 for failures while
 running, 130 after Ctrl-C.
 """
@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
         "drafting. Run 'llamamtp COMMAND --help' for the options of a command.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    # Not required=True: main() reports an unknown option before a missing command.
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, summary in COMMANDS.items():
         commands.add_parser(name, help=summary, add_help=False)
     return parser
@@ -59,18 +60,27 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in COMMANDS:
         return run_command(argv[0], argv[1:])
     parser = build_parser()
-    parser.parse_args(argv)  # prints help, the version or a usage error, and exits
-    report_usage_error(parser, "missing command")
+    # Exits after printing the help, the version or an invalid command; otherwise returns.
+    args, extras = parser.parse_known_args(argv)
+    if args.command is None:
+        if extras:
+            report_usage_error(parser, f"unrecognized arguments: {' '.join(extras)}")
+        report_usage_error(parser, "the following arguments are required: COMMAND")
+
+    # Unknown options came before the command, as in "llamamtp --bogus info".
+    index = argv.index(args.command)
+    report_usage_error(parser, f"unrecognized arguments: {' '.join(argv[:index])}")
 
 
 def run_command(name: str, argv: list[str]) -> int:
     """Parse ``argv`` for subcommand ``name`` and run it; return the exit status."""
     prog = f"{PROG} {name}"
     module = importlib.import_module(f"llamamtp.cli.{name}")
-    args = module.build_parser(prog).parse_args(argv)
+    parser = module.build_parser(prog)
+    args = parser.parse_args(argv)
     try:
         if hasattr(module, "main"):
-            return module.main(argv)
+            return module.main(argv, parser)
         return module.run(args)
     except UsageError as error:
         print(f"{prog}: error: {error} (see '{prog} --help')", file=sys.stderr)

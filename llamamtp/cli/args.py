@@ -138,7 +138,7 @@ def add_context_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_N_BATCH,
         metavar="TOKENS",
         help=f"tokens per prompt-processing batch, and per step of the prompt progress bar; "
-        f"must exceed --draft-n-max (default: {DEFAULT_N_BATCH})",
+        f"at least --draft-n-max + 2 when drafting (default: {DEFAULT_N_BATCH})",
     )
     group.add_argument(
         "-t",
@@ -250,6 +250,13 @@ def add_output_arguments(
 def stderr_print(*values: object) -> None:
     """Print to stderr and flush, so messages interleave correctly with streamed text."""
     print(*values, file=sys.stderr, flush=True)
+
+
+def counted(count: int, singular: str, plural: str | None = None) -> str:
+    """Return ``count`` and the noun in the matching number: "1 reply", "2 replies"."""
+    if count == 1:
+        return f"{count} {singular}"
+    return f"{count} {plural or singular + 's'}"
 
 
 def one_line(error: BaseException) -> str:

@@ -16,6 +16,6 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     return adapt_parser(bench_main.build_parser(), prog)
 
 
-def main(argv: list[str]) -> int:
-    """Run the harness on ``argv``, which ``build_parser`` has accepted; it parses argv itself."""
-    return bench_main.main(argv)
+def main(argv: list[str], parser: argparse.ArgumentParser) -> int:
+    """Run the harness on ``argv``; its error messages start with ``parser.prog``."""
+    return bench_main.main(argv, parser)

@@ -16,6 +16,7 @@ from llamamtp.cli.args import (
     add_model_arguments,
     add_output_arguments,
     add_sampling_arguments,
+    counted,
     int_in,
     one_line,
     stderr_print,
@@ -46,7 +47,10 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         description="Chat with a GGUF model through its chat template. Each line read from "
         f"stdin is one user message and the reply streams to stdout; {COMMANDS_HELP}. "
         "The conversation so far is the prompt of every reply, and the part already "
-        "decoded is reused. Ctrl-C during a reply stops it, prints the statistics and "
+        "decoded is reused. On models with recurrent layers (Qwen3.5) reuse resumes from a "
+        "checkpoint up to 8 tokens before the end of the previous prompt, and a turn that "
+        "adds more than --n-batch tokens, and the turn after it, decode the whole "
+        "conversation again. Ctrl-C during a reply stops it, prints the statistics and "
         "exits with status 130.",
     )
     add_model_arguments(parser)
@@ -145,8 +149,8 @@ def _contents(chunks, finish: list[str]) -> Iterator[str]:
 
 def _summary(stats: GenerationStats) -> str:
     """Describe one reply in one line: its prompt, its length and speed, and its drafts."""
-    text = f"[prompt: {stats.n_prompt} tokens, {stats.n_prefilled} decoded; "
-    text += f"reply: {stats.n_generated} tokens"
+    text = f"[prompt: {counted(stats.n_prompt, 'token')}, {stats.n_prefilled} decoded; "
+    text += f"reply: {counted(stats.n_generated, 'token')}"
     if stats.n_generated:
         text += f", {stats.tokens_per_second:.1f} tokens/s"
     if stats.n_drafted:
@@ -218,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _print_totals(replies: list[GenerationStats], llm: Llama) -> None:
     """Print the statistics of all replies together."""
-    stderr_print(f"chat: {len(replies)} replies")
+    stderr_print(f"chat: {counted(len(replies), 'reply', 'replies')}")
     if not replies:
         return
     total = GenerationStats(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
+from llamamtp.cli.args import counted
 from llamamtp.llama import Llama
 from llamamtp.session import SessionStats
 
@@ -203,16 +204,17 @@ def _rate(count: int, seconds: float) -> str:
 def format_stats(stats: GenerationStats, llm: Llama) -> list[str]:
     """Describe a generation in a few lines for stderr."""
     lines = [
-        f"prompt: {stats.n_prompt} tokens, {stats.n_prefilled} decoded in "
+        f"prompt: {counted(stats.n_prompt, 'token')}, {stats.n_prefilled} decoded in "
         f"{stats.prefill_seconds:.2f} s ({_rate(stats.n_prefilled, stats.prefill_seconds)})",
-        f"generated: {stats.n_generated} tokens in {stats.generate_seconds:.2f} s "
-        f"({_rate(stats.n_generated, stats.generate_seconds)}), {stats.n_steps} target passes, "
+        f"generated: {counted(stats.n_generated, 'token')} in {stats.generate_seconds:.2f} s "
+        f"({_rate(stats.n_generated, stats.generate_seconds)}), "
+        f"{counted(stats.n_steps, 'target pass', 'target passes')}, "
         f"finish reason: {stats.finish_reason}",
     ]
     lines.append(f"MTP: {describe_drafting(llm)}")
     if stats.n_drafted:
         lines.append(
-            f"drafts: {stats.n_drafted} tokens drafted, {stats.n_accepted} accepted "
+            f"drafts: {counted(stats.n_drafted, 'token')} drafted, {stats.n_accepted} accepted "
             f"(acceptance rate {100 * stats.acceptance_rate:.1f} %), "
             f"{stats.n_generated / max(stats.n_steps, 1):.2f} tokens per target pass"
         )
@@ -230,5 +232,5 @@ def describe_drafting(llm: Llama) -> str:
     if llm.n_draft == 0:
         return "off (plain decoding)"
     if llm.session.auto:
-        return f"automatic depth, 0 to {llm.n_draft} draft tokens per step"
-    return f"{llm.n_draft} draft tokens per step"
+        return f"automatic depth, 0 to {counted(llm.n_draft, 'draft token')} per step"
+    return f"{counted(llm.n_draft, 'draft token')} per step"

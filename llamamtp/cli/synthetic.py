@@ -20,6 +20,6 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     return adapt_parser(synthetic_main.build_parser(), prog)
 
 
-def main(argv: list[str]) -> int:
-    """Run the generator on ``argv``, which ``build_parser`` has accepted; it parses argv itself."""
-    return synthetic_main.main(argv)
+def main(argv: list[str], parser: argparse.ArgumentParser) -> int:
+    """Run the generator on ``argv``; its error messages start with ``parser.prog``."""
+    return synthetic_main.main(argv, parser)

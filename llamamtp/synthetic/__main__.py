@@ -10,7 +10,7 @@ from llamamtp.errors import LlamaError
 from llamamtp.synthetic.oracle import DEFAULT_ALPHA, DEFAULT_MARGIN, MAX_CYCLE_LENGTH, write_oracle
 from llamamtp.synthetic.shapes import ARCHS, PRESETS
 from llamamtp.synthetic.tiny import DEFAULT_LOGIT_SCALE, write_tiny
-from llamamtp.synthetic.tokenizer import VOCAB_ENV
+from llamamtp.synthetic.tokenizer import VOCAB_ENV, VOCAB_FILE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,8 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--vocab",
         metavar="PATH",
-        help=f"Qwen tokenizer GGUF (default: ${VOCAB_ENV}, else "
-        f"vendor/llama.cpp/models/ggml-vocab-qwen35.gguf in the source tree)",
+        help=f"Qwen tokenizer GGUF (default: ${VOCAB_ENV} when set, else the "
+        f"{VOCAB_FILE} installed with llamamtp)",
     )
     common.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
 
@@ -109,9 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
+    """Run the command line; return the exit status.
+
+    ``parser`` defaults to :func:`build_parser`'s; the ``llamamtp synthetic``
+    command passes its renamed copy, so that errors name that command.
+    """
+    parser = parser or build_parser()
+    args = parser.parse_args(argv)
     progress = not args.quiet
     if progress:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -143,10 +148,10 @@ def main(argv: list[str] | None = None) -> int:
                 n_threads=args.threads,
             )
     except (ValueError, OSError, LlamaError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; no file was written", file=sys.stderr)
+        print(f"{parser.prog}: interrupted; no file was written", file=sys.stderr)
         return 130
     print(path)
     return 0

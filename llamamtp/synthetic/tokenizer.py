@@ -16,7 +16,9 @@ from llamamtp.synthetic.gguf_read import read_gguf_metadata
 VOCAB_FILE = "ggml-vocab-qwen35.gguf"
 CHAT_TEMPLATE_FILE = "Qwen3.5-4B.jinja"
 VOCAB_ENV = "LLAMAMTP_QWEN_VOCAB"
-"""Environment variable with the path of a Qwen tokenizer GGUF, for installed packages."""
+"""Environment variable with the path of a Qwen tokenizer GGUF; when set, it wins."""
+PACKAGE_DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+"""``llamamtp/data``: where build.py installs the tokenizer and chat template."""
 
 # llama.cpp's token types (llama_token_type in llama.h).
 TOKEN_TYPE_NORMAL = 1
@@ -98,33 +100,51 @@ def find_vocab_path(vocab_path: str | os.PathLike[str] | None = None) -> Path:
     """Locate the Qwen tokenizer GGUF.
 
     Order: ``vocab_path`` when given, then the ``LLAMAMTP_QWEN_VOCAB`` environment
-    variable, then ``vendor/llama.cpp/models/ggml-vocab-qwen35.gguf`` in the source
-    tree. An installed package has no source tree, so it needs one of the first two.
+    variable when set, then the copy that the build installs into ``llamamtp/data``,
+    then ``vendor/llama.cpp/models/ggml-vocab-qwen35.gguf`` in the source tree.
     """
     if vocab_path is None:
-        vocab_path = os.environ.get(VOCAB_ENV) or _source_models_dir() / VOCAB_FILE
-    path = Path(vocab_path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"Qwen tokenizer not found at {str(path)!r}; run 'python build.py' in the source "
-            f"tree to fetch vendor/llama.cpp, or pass vocab_path= (or set {VOCAB_ENV}) to a "
-            f"copy of {VOCAB_FILE}"
-        )
-    return path
+        vocab_path = os.environ.get(VOCAB_ENV) or None
+    if vocab_path is not None:
+        path = Path(vocab_path)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"Qwen tokenizer not found at {str(path)!r}; point vocab_path= (--vocab on the "
+                f"command line) or {VOCAB_ENV} at a copy of {VOCAB_FILE}"
+            )
+        return path
+
+    candidates = [PACKAGE_DATA_DIR / VOCAB_FILE, _source_models_dir() / VOCAB_FILE]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise FileNotFoundError(
+        f"Qwen tokenizer {VOCAB_FILE} not found in {str(candidates[0].parent)!r} or "
+        f"{str(candidates[1].parent)!r}; reinstall llamamtp (or run 'python build.py' in its "
+        f"source tree), whose build installs it, or point vocab_path= (--vocab on the command "
+        f"line) or {VOCAB_ENV} at a copy of it"
+    )
 
 
 def find_chat_template_path(template_path: str | os.PathLike[str] | None = None) -> Path | None:
-    """Locate the Qwen3.5 chat template: ``template_path``, else the source tree's copy.
+    """Locate the Qwen3.5 chat template.
 
-    Returns None when neither exists.
+    Order: ``template_path`` when given, then the copy in ``llamamtp/data``, then
+    the source tree's ``vendor/llama.cpp/models/templates``. Returns None when
+    none of them exists.
     """
     if template_path is not None:
         path = Path(template_path)
         if not path.is_file():
             raise FileNotFoundError(f"chat template not found: {str(path)!r}")
         return path
-    path = _source_models_dir() / "templates" / CHAT_TEMPLATE_FILE
-    return path if path.is_file() else None
+    for path in (
+        PACKAGE_DATA_DIR / CHAT_TEMPLATE_FILE,
+        _source_models_dir() / "templates" / CHAT_TEMPLATE_FILE,
+    ):
+        if path.is_file():
+            return path
+    return None
 
 
 def _require(metadata: dict[str, Any], key: str, path: Path) -> Any:
