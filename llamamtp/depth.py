@@ -51,6 +51,10 @@ class DepthController(NativeOwner):
             self.ptr, drafted, accepted, t_draft, t_verify, t_catchup, t_sample
         )
 
+    def observe_draft_pass(self, seconds: float) -> None:
+        """Report one drafting pass made outside a step, such as a session's warm-up."""
+        lib.llamamtp_depth_controller_observe_draft_pass(self.ptr, seconds)
+
     def expected_rate(self, depth: int) -> float:
         """Estimated tokens per second at ``depth``."""
         return lib.llamamtp_depth_controller_expected_rate(self.ptr, depth)

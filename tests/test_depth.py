@@ -156,6 +156,23 @@ def test_slow_first_draft_does_not_stop_drafting() -> None:
         assert min(depths[-50:]) >= 3
 
 
+def test_no_probe_when_drafts_cost_a_pass() -> None:
+    # A draft pass as slow as a target pass (a tiny model, where the output
+    # head is most of the work): even free verification of fully accepted
+    # drafts would not beat plain decoding, so the controller never probes.
+    with DepthController(4) as controller:
+        controller.observe_draft_pass(CPU_VERIFY_1)
+        depths = run(controller, 500, 1.0, cpu_verify, draft=CPU_VERIFY_1)
+        assert depths.count(0) == len(depths)
+
+
+def test_probes_when_drafts_are_cheap() -> None:
+    with DepthController(4) as controller:
+        controller.observe_draft_pass(CPU_DRAFT)
+        depths = run(controller, 10, 0.0, cpu_verify)
+        assert depths[N_PLAIN_FIRST] == 1
+
+
 def test_limit_caps_depth() -> None:
     with DepthController(4) as controller:
         run(controller, 100, 1.0, gpu_verify)

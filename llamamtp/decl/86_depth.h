@@ -17,6 +17,9 @@ int32_t llamamtp_depth_controller_choose(struct llamamtp_depth_controller * cont
 /* Report the step just chosen: tokens drafted and accepted, and seconds per phase. */
 void llamamtp_depth_controller_observe(struct llamamtp_depth_controller * controller, int32_t drafted, int32_t accepted, double t_draft, double t_verify, double t_catchup, double t_sample);
 
+/* Report the seconds of one drafting pass made outside a step (a warm-up). */
+void llamamtp_depth_controller_observe_draft_pass(struct llamamtp_depth_controller * controller, double seconds);
+
 /* Estimated tokens per second at a depth, and P(draft position accepted | earlier ones were). */
 double llamamtp_depth_controller_expected_rate(const struct llamamtp_depth_controller * controller, int32_t depth);
 double llamamtp_depth_controller_acceptance(const struct llamamtp_depth_controller * controller, int32_t position);

@@ -128,6 +128,18 @@ double depth_controller::best_case_rate(int32_t depth) const {
     return seconds > 0.0 ? (depth + 1) / seconds : 0.0;
 }
 
+bool depth_controller::drafting_could_pay() const {
+    // One timed draft is not trusted alone: it may be a first, slow pass.
+    if (n_draft_observed_ < 2 && !draft_hint_seen_) {
+        return true;
+    }
+    // Every draft accepted, verify passes as cheap as a single token and no
+    // catch-up: the best case (each position is still sampled). When even that
+    // loses to plain decoding, a probe cannot help.
+    const double seconds = verify_base_ + max_depth_ * draft_seconds() + (max_depth_ + 1) * sample_per_token_;
+    return seconds <= 0.0 || (max_depth_ + 1) / seconds > expected_rate(0) * k_margin;
+}
+
 int32_t depth_controller::choose(int32_t limit) {
     limit = std::min(limit, max_depth_);
     probing_ = false;
@@ -137,7 +149,7 @@ int32_t depth_controller::choose(int32_t limit) {
         depth = 0;
     } else if (n_plain_timed_ < k_plain_before_probe) {
         depth = 0;  // time plain steps first
-    } else if (n_draft_timed_ < 1) {
+    } else if (n_draft_timed_ < 1 && steps_at_zero_ == 0) {
         depth = 1;  // then drafted steps
         probing_ = true;
     } else if (next_probe_depth_ > 0) {
@@ -160,6 +172,13 @@ int32_t depth_controller::choose(int32_t limit) {
                 probing_ = true;
             }
         }
+    }
+    if (probing_ && !drafting_could_pay()) {
+        // Skip the probe, and wait as long as after one that failed.
+        depth = 0;
+        probing_ = false;
+        steps_at_zero_ = 1;
+        probe_interval_ = std::min(2 * probe_interval_, k_probe_interval_max);
     }
 
     next_probe_depth_ = 0;
@@ -200,7 +219,7 @@ void depth_controller::observe_step(int32_t drafted, int32_t accepted, double t_
         n_sample_timed_++;
         sample_per_token_ = blend(sample_per_token_, t_sample / n_sampled, n_sample_timed_);
         const double draft = bounded(t_draft / drafted, verify_base_, k_max_draft_ratio);
-        draft_per_token_ = blend(draft_per_token_, draft, n_draft_timed_);
+        draft_per_token_ = blend(draft_per_token_, draft, ++n_draft_observed_);
         const double per_token = bounded(std::max(0.0, (t_verify - verify_base_) / drafted), verify_base_,
                                          k_max_extra_token_ratio);
         verify_per_token_ = blend(verify_per_token_, per_token, n_draft_timed_);
@@ -245,6 +264,14 @@ void depth_controller::observe_step(int32_t drafted, int32_t accepted, double t_
     lag_flush_seconds_ = 0.0;
 }
 
+void depth_controller::observe_draft_pass(double seconds) {
+    if (n_draft_observed_ < 1) {
+        draft_per_token_ = seconds;
+        draft_hint_seen_ = true;
+        n_draft_observed_ = 1;
+    }
+}
+
 void depth_controller::observe_lag_flush(double seconds) {
     lag_flush_seconds_ += seconds;
 }
@@ -276,6 +303,10 @@ extern "C" int32_t llamamtp_depth_controller_choose(struct llamamtp_depth_contro
 extern "C" void llamamtp_depth_controller_observe(struct llamamtp_depth_controller * c, int32_t drafted, int32_t accepted,
                                                   double t_draft, double t_verify, double t_catchup, double t_sample) {
     c->controller.observe_step(drafted, accepted, t_draft, t_verify, t_catchup, t_sample);
+}
+
+extern "C" void llamamtp_depth_controller_observe_draft_pass(struct llamamtp_depth_controller * c, double seconds) {
+    c->controller.observe_draft_pass(seconds);
 }
 
 extern "C" double llamamtp_depth_controller_expected_rate(const struct llamamtp_depth_controller * c, int32_t depth) {

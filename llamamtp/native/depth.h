@@ -19,6 +19,10 @@ public:
     void observe_step(int32_t drafted, int32_t accepted, double t_draft, double t_verify,
                       double t_catchup, double t_sample);
 
+    // Seconds of one drafting pass made outside a step (the session's warm-up),
+    // used until drafted steps have been timed.
+    void observe_draft_pass(double seconds);
+
     // Seconds spent mirroring the positions the MTP context skipped while idle,
     // before the step reported next: part of what a probe costs.
     void observe_lag_flush(double seconds);
@@ -39,6 +43,7 @@ private:
     double expected_tokens(int32_t depth) const;
     double step_seconds(int32_t depth) const;
     double best_case_rate(int32_t depth) const;  // tokens per second if every draft is accepted
+    bool drafting_could_pay() const;
 
     int32_t max_depth_;
     int32_t last_depth_ = 0;
@@ -59,6 +64,8 @@ private:
     bool verify_per_token_seen_ = false;
     double catchup_per_token_ = 0.0;
     double draft_per_token_ = 0.0;
+    bool draft_hint_seen_ = false;
+    int64_t n_draft_observed_ = 0;  // timings in draft_per_token_, the warm-up's included
     double sample_per_token_ = 0.0;
     // Timed steps of each kind. The first plain step after a prefill is a
     // warm-up (graph allocation for single tokens) and is not counted.

@@ -89,19 +89,29 @@ int32_t room_for_draft(const llamamtp_session * s) {
     return std::max(0, s->n_ctx - s->n_past - 1);
 }
 
-// Run one drafting pass on the empty MTP context and forget it. The first
-// pass with outputs sets up buffers; on the tiny test model it took 7.5 ms
-// against 2.5 ms for later ones, which would otherwise land on the first
-// draft of a generation and on the automatic depth's first timing of it.
+// Run two drafting passes on the empty MTP context and forget them. The
+// first pass with outputs sets up buffers; on the tiny test model it took
+// 7.5 ms against 2.5 ms for later ones, a cost that would otherwise land on
+// the first draft of a generation. The second pass gives the automatic depth
+// a draft cost before its first probe.
 bool warm_up_draft(llamamtp_session * s) {
     llama_memory_t memory = llama_get_memory(s->ctx_mtp);
     if (llama_memory_seq_pos_max(memory, k_seq) >= 0) {
         return true;  // a context already in use is left as it is
     }
-    llama_batch_ext_clear(s->batch_mtp);
-    const bool ok = batch_add(s->batch_mtp, 0, 0, true, s->pending_h.data(), s->n_embd) &&
-                    process(s->ctx_mtp, s->batch_mtp, "MTP");
-    llama_memory_clear(memory, true);
+    bool ok = true;
+    double seconds = 0.0;
+    for (int pass = 0; pass < 2 && ok; pass++) {
+        llama_batch_ext_clear(s->batch_mtp);
+        const auto start = clock_type::now();
+        ok = batch_add(s->batch_mtp, 0, 0, true, s->pending_h.data(), s->n_embd) &&
+             process(s->ctx_mtp, s->batch_mtp, "MTP") && llama_get_logits_ith(s->ctx_mtp, 0) != nullptr;
+        seconds = seconds_since(start);
+        llama_memory_clear(memory, true);
+    }
+    if (ok && s->controller != nullptr) {
+        s->controller->observe_draft_pass(seconds);
+    }
     return ok;
 }
 
