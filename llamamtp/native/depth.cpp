@@ -45,14 +45,17 @@ constexpr double k_max_plain_ratio = 4.0;
 // The smallest of the first few observations, then an exponential average.
 // Timing noise only ever adds time, and the first passes after loading a
 // model can take many times longer than the rest, so the minimum is the
-// better early estimate; the average then follows lasting changes. n counts value too.
+// better early estimate. The average then follows lasting changes, and one
+// observation counts as at most k_max_outlier_ratio times the average, so a
+// single preempted step moves it by at most 10 %. n counts value too.
 constexpr int64_t k_min_observations = 3;
+constexpr double k_max_outlier_ratio = 2.0;
 
 double blend(double average, double value, int64_t n) {
     if (n <= k_min_observations) {
         return n == 1 ? value : std::min(average, value);
     }
-    return average + k_time_weight * (value - average);
+    return average + k_time_weight * (std::min(value, k_max_outlier_ratio * average) - average);
 }
 
 // Cap value at ratio * reference, once the reference has been measured.
@@ -67,6 +70,8 @@ depth_controller::depth_controller(int32_t max_depth)
       probe_interval_(k_probe_interval_min),
       attempted_(max_depth, 0.0),
       accepted_(max_depth, 0.0),
+      verify_extra_(max_depth + 2, 0.0),
+      n_verify_extra_(max_depth + 2, 0),
       histogram_(max_depth + 1, 0) {}
 
 double depth_controller::acceptance(int32_t position) const {
@@ -83,10 +88,40 @@ double depth_controller::acceptance(int32_t position) const {
 // the plain step was still slow (pages faulting in) shrinks with it.
 
 double depth_controller::verify_seconds(int32_t n_tokens) const {
-    // Until a batch was timed, assume each extra token costs a whole pass (a CPU's worst case).
-    const double per_token = verify_per_token_seen_
-        ? bounded(verify_per_token_, verify_base_, k_max_extra_token_ratio) : verify_base_;
-    return verify_base_ + (n_tokens - 1) * per_token;
+    return verify_base_ + verify_extra_seconds(n_tokens);
+}
+
+// What a target pass over n_tokens costs beyond a single-token pass. Each
+// batch width has its own estimate, because on a CPU the cost grows less than
+// linearly with the width. Between timed widths it is interpolated, beyond
+// the widest it grows in proportion to the widest's, and before any timing
+// each extra token is assumed to cost a whole pass (a CPU's worst case).
+double depth_controller::verify_extra_seconds(int32_t n_tokens) const {
+    if (n_tokens <= 1) {
+        return 0.0;
+    }
+    const double worst = k_max_extra_token_ratio * verify_base_ * (n_tokens - 1);
+    int32_t lower = 1;
+    double lower_extra = 0.0;
+    for (int32_t n = 2; n < n_tokens; n++) {
+        if (n_verify_extra_[n] > 0) {
+            lower = n;
+            lower_extra = verify_extra_[n];
+        }
+    }
+    if (n_verify_extra_[n_tokens] > 0) {
+        return std::min(verify_extra_[n_tokens], worst);
+    }
+    for (int32_t upper = n_tokens + 1; upper <= max_depth_ + 1; upper++) {
+        if (n_verify_extra_[upper] > 0) {
+            const double t = double(n_tokens - lower) / double(upper - lower);
+            return std::min(lower_extra + t * (verify_extra_[upper] - lower_extra), worst);
+        }
+    }
+    if (lower > 1) {
+        return std::min(lower_extra * (n_tokens - 1) / (lower - 1), worst);
+    }
+    return verify_base_ * (n_tokens - 1);
 }
 
 double depth_controller::catchup_seconds(int32_t n_tokens) const {
@@ -220,10 +255,9 @@ void depth_controller::observe_step(int32_t drafted, int32_t accepted, double t_
         sample_per_token_ = blend(sample_per_token_, t_sample / n_sampled, n_sample_timed_);
         const double draft = bounded(t_draft / drafted, verify_base_, k_max_draft_ratio);
         draft_per_token_ = blend(draft_per_token_, draft, ++n_draft_observed_);
-        const double per_token = bounded(std::max(0.0, (t_verify - verify_base_) / drafted), verify_base_,
-                                         k_max_extra_token_ratio);
-        verify_per_token_ = blend(verify_per_token_, per_token, n_draft_timed_);
-        verify_per_token_seen_ = true;
+        const double extra = bounded(std::max(0.0, t_verify - verify_base_), verify_base_ * drafted,
+                                     k_max_extra_token_ratio);
+        verify_extra_[n_tokens] = blend(verify_extra_[n_tokens], extra, ++n_verify_extra_[n_tokens]);
         // The catch-up of a step covers its n_tokens (an idle lag is flushed and timed apart).
         const double catchup = bounded(t_catchup / n_tokens, verify_base_, k_max_catchup_ratio);
         catchup_per_token_ = blend(catchup_per_token_, catchup, n_draft_timed_);

@@ -42,6 +42,7 @@ public:
 private:
     double expected_tokens(int32_t depth) const;
     double step_seconds(int32_t depth) const;
+    double verify_extra_seconds(int32_t n_tokens) const;
     double best_case_rate(int32_t depth) const;  // tokens per second if every draft is accepted
     bool drafting_could_pay() const;
 
@@ -57,11 +58,12 @@ private:
     std::vector<double> attempted_;
     std::vector<double> accepted_;
 
-    // Cost model: a target pass over n tokens costs verify_base + (n - 1) * verify_per_token,
+    // Cost model: a target pass over n tokens costs verify_base + verify_extra_seconds(n),
     // an MTP catch-up pass over n tokens n * catchup_per_token.
     double verify_base_ = 0.0;
-    double verify_per_token_ = 0.0;
-    bool verify_per_token_seen_ = false;
+    // Indexed by batch width (2 .. max_depth + 1): seconds beyond verify_base_, and timings seen.
+    std::vector<double> verify_extra_;
+    std::vector<int64_t> n_verify_extra_;
     double catchup_per_token_ = 0.0;
     double draft_per_token_ = 0.0;
     bool draft_hint_seen_ = false;
