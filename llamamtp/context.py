@@ -60,6 +60,13 @@ class Context(NativeOwner):
                 raise ValueError(f"{name} must be at least 1, got {value}")
         if n_rs_seq < 0:
             raise ValueError(f"n_rs_seq must be 0 or more, got {n_rs_seq}")
+        # llama.cpp keeps the last n_rs_seq + 1 tokens of a batch in one ubatch
+        # and aborts the process when a ubatch cannot hold them.
+        if n_rs_seq > 0 and min(n_ubatch, n_batch) < n_rs_seq + 2:
+            raise ValueError(
+                f"n_rs_seq={n_rs_seq} needs n_batch and n_ubatch of at least {n_rs_seq + 2}, "
+                f"got n_batch={n_batch}, n_ubatch={n_ubatch}; raise them or lower n_rs_seq"
+            )
         if ctx_type not in CONTEXT_TYPES:
             raise ValueError(f"ctx_type must be one of {sorted(CONTEXT_TYPES)}, got {ctx_type!r}")
         if ctx_type == "mtp" and model.n_layer_nextn == 0:

@@ -160,10 +160,13 @@ class Session(NativeOwner):
             raise ValueError(
                 f"{name} must be between 0 (plain decoding) and {MAX_DRAFT}, got {n_draft_max}"
             )
-        if n_draft_max >= min(n_batch, n_ubatch):
+        # A verify pass over n_draft + 1 tokens must fit one ubatch, and llama.cpp
+        # needs one more position there to keep the recurrent-state snapshots.
+        if n_draft_max > 0 and min(n_batch, n_ubatch) < n_draft_max + 2:
             raise ValueError(
-                f"{name}={n_draft_max} must be smaller than n_batch and n_ubatch "
-                f"({n_batch}, {n_ubatch})"
+                f"{name}={n_draft_max} needs n_batch and n_ubatch of at least "
+                f"{n_draft_max + 2}, got n_batch={n_batch}, n_ubatch={n_ubatch}; raise them, "
+                f"lower {name}, or use n_draft=0 for plain decoding"
             )
 
         self._owns_model = not isinstance(model, Model)

@@ -289,6 +289,24 @@ def test_bad_n_draft(model_paths, n_draft: int) -> None:
         Session(model_paths["qwen35"], n_draft=n_draft)
 
 
+@pytest.mark.parametrize(("n_draft", "n_ubatch"), [(1, 2), (3, 4), (4, 5)])
+def test_ubatch_too_small_for_draft(models, n_draft: int, n_ubatch: int) -> None:
+    # llama.cpp would abort the process on the first verify pass of a hybrid model.
+    with pytest.raises(ValueError, match=f"at least {n_draft + 2}"):
+        Session(models["qwen35"], n_draft=n_draft, n_batch=n_ubatch, n_ubatch=n_ubatch)
+    with pytest.raises(ValueError, match=f"at least {n_draft + 2}"):
+        Context(models["qwen35"], n_rs_seq=n_draft, n_batch=64, n_ubatch=n_ubatch)
+
+
+def test_smallest_ubatch_for_draft_works(models) -> None:
+    model = models["qwen35"]
+    tokens = model.vocab.tokenize("The quick brown fox jumps over the lazy dog")
+    with Session(model, n_draft=0, n_ctx=N_CTX, n_threads=1) as plain:
+        expected = list(plain.generate(tokens, max_tokens=20))
+    with Session(model, n_draft=2, n_ctx=N_CTX, n_batch=4, n_ubatch=4, n_threads=1) as session:
+        assert list(session.generate(tokens, max_tokens=20)) == expected
+
+
 def test_prompt_longer_than_context(models) -> None:
     model = models["qwen35"]
     with Session(model, n_draft=2, n_ctx=N_CTX, n_threads=1) as session:

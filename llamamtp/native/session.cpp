@@ -143,8 +143,10 @@ extern "C" struct llamamtp_session * llamamtp_session_init(
         return nullptr;
     }
     const bool has_recurrent = llama_model_is_recurrent(model) || llama_model_is_hybrid(model);
-    if (has_recurrent && n_draft_max >= (int32_t) llama_n_ubatch(ctx_tgt)) {
-        shim_set_error("n_draft_max=%d needs n_ubatch > %d so a verify pass is one ubatch", n_draft_max, n_draft_max);
+    // llama.cpp keeps the last n_rs_seq + 1 tokens of a batch in one ubatch, so a
+    // verify pass of n_draft_max + 1 tokens needs one more position.
+    if (has_recurrent && n_draft_max > 0 && n_draft_max + 2 > (int32_t) llama_n_ubatch(ctx_tgt)) {
+        shim_set_error("n_draft_max=%d needs n_ubatch >= %d so a verify pass is one ubatch", n_draft_max, n_draft_max + 2);
         return nullptr;
     }
 
