@@ -201,6 +201,17 @@ def test_wide_batches_do_not_make_narrow_ones_look_cheap() -> None:
         assert depths[-200:].count(0) >= 198
 
 
+def test_negative_timing_counts_as_zero() -> None:
+    # A draft time below zero (a subtraction gone wrong upstream of the
+    # controller) must not make drafting look cheaper than free.
+    with DepthController(4) as controller:
+        run(controller, N_PLAIN_FIRST, 0.0, cpu_verify)
+        for _ in range(4):
+            controller.choose()
+            controller.observe(4, 4, -0.04, cpu_verify(5), 5 * CATCHUP, 5 * SAMPLE)
+        assert controller.expected_rate(4) <= 5 / cpu_verify(5)
+
+
 def test_limit_caps_depth() -> None:
     with DepthController(4) as controller:
         run(controller, 100, 1.0, gpu_verify)

@@ -52,6 +52,7 @@ constexpr int64_t k_min_observations = 3;
 constexpr double k_max_outlier_ratio = 2.0;
 
 double blend(double average, double value, int64_t n) {
+    value = std::max(0.0, value);
     if (n <= k_min_observations) {
         return n == 1 ? value : std::min(average, value);
     }

@@ -458,7 +458,7 @@ extern "C" int32_t llamamtp_session_step(struct llamamtp_session * s, int32_t n_
         const double t_lag = s->t_lag_flush;
         s->controller->observe_lag_flush(t_lag);
         s->controller->observe_step(n_drafted, n_out - 1,
-                                    s->stats.t_draft - before.t_draft - (n_drafted > 0 ? t_lag : 0.0),
+                                    s->stats.t_draft - before.t_draft,
                                     s->stats.t_verify - before.t_verify,
                                     s->stats.t_catchup - before.t_catchup - t_lag,
                                     s->stats.t_sample - before.t_sample);
