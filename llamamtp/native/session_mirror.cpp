@@ -58,6 +58,8 @@ bool catch_up(llamamtp_session * s, const llama_token * tokens, int32_t n_tokens
             s->lag_h.insert(s->lag_h.end(), h, h + s->n_embd);
         }
         // Bounded memory: a full batch of lag is mirrored at once, which costs little per token.
+        // NOTE: little is not nothing: on the 0.8B oracle (2 threads) a mirrored lag token cost
+        // about 0.4 ms against a 37 ms plain step, so long plain stretches pay about 1 %.
         return (int32_t) s->lag_tokens.size() < s->n_batch || flush_lag(s);
     }
     if (!flush_lag(s)) {
