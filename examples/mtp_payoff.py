@@ -9,7 +9,7 @@ draft depths and the automatic depth, interleaved, and prints the median
 tokens/s of each against plain decoding.
 
 The default preset, "tiny", is written and timed in seconds, but its trunk is
-so small that its result says little about real models. The other presets
+so small that its result tells little about real models. The other presets
 have the real Qwen3.5 layer counts, widths and 248,320-token vocabulary, so
 they cost about what a real model of that size costs to run, and take as much
 disk: 2 bytes per parameter in F16 (about 1.6 GB for 0.8B). Quantizing with

@@ -158,7 +158,7 @@ def reusable_prefix(session: Session, tokens: list[int], mode: str | None, n_pre
     if common >= len(tokens) and n_prefilled == len(tokens) - 1:
         return len(tokens)
     # Otherwise keep whole ubatches of the last prefill, so the rest is
-    # evaluated in the same ubatches as a fresh prefill would use; llama.cpp's
+    # evaluated in the same ubatches as a fresh prefill would use. llama.cpp's
     # CPU kernels round differently for other batch shapes.
     unit = prefill_unit(session)
     limit = min(common - 1, n_prefilled)

@@ -173,7 +173,7 @@ def test_probes_when_drafts_are_cheap() -> None:
         assert depths[N_PLAIN_FIRST] == 1
 
 
-def test_wide_batches_do_not_make_narrow_ones_look_cheap() -> None:
+def test_narrow_batch_cost_not_from_wide() -> None:
     # A pass over 2 tokens costs twice one over 1 token, over 5 tokens only
     # 2.3 times. After an accepted 1-token probe and three fully accepted
     # 4-token steps the acceptance drops to 0.75, where every depth loses:

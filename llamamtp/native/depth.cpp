@@ -34,9 +34,9 @@ constexpr double k_probe_budget = 100.0;
 // Bounds on a single timing, as multiples of the plain step's estimate: the
 // first passes after loading a model fault its pages in and can take many
 // times longer than the rest. A draft pass runs one layer plus the output
-// head, so it costs less than a target pass, and a catch-up pass (one layer,
-// no output head) less again; an extra token in a target pass costs at most
-// about a whole pass on a CPU.
+// head, so it costs less than a target pass. A catch-up pass (one layer, no
+// output head) costs less again. An extra token in a target pass cost up to
+// about a whole pass on a 2-core CPU, so twice a pass bounds it.
 constexpr double k_max_draft_ratio = 1.0;
 constexpr double k_max_extra_token_ratio = 2.0;
 constexpr double k_max_catchup_ratio = 0.5;
@@ -92,11 +92,11 @@ double depth_controller::verify_seconds(int32_t n_tokens) const {
     return verify_base_ + verify_extra_seconds(n_tokens);
 }
 
-// What a target pass over n_tokens costs beyond a single-token pass. Each
-// batch width has its own estimate, because on a CPU the cost grows less than
-// linearly with the width. Between timed widths it is interpolated, beyond
-// the widest it grows in proportion to the widest's, and before any timing
-// each extra token is assumed to cost a whole pass (a CPU's worst case).
+// Estimate the seconds a target pass over n_tokens costs beyond a single-token
+// pass. Each batch width has its own estimate, because on a CPU the cost grows
+// less than linearly with the width. Between timed widths it is interpolated,
+// and beyond the widest it grows in proportion to the widest's. Before any
+// timing, each extra token is assumed to cost a whole pass (a CPU's worst case).
 double depth_controller::verify_extra_seconds(int32_t n_tokens) const {
     if (n_tokens <= 1) {
         return 0.0;

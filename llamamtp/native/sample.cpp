@@ -30,8 +30,8 @@ int32_t shim_sample(struct llama_sampler * smpl, struct llama_context * ctx, int
     const llama_vocab * vocab = llama_model_get_vocab(llama_get_model(ctx));
     const int32_t n_vocab = llama_vocab_n_tokens(vocab);
 
-    // Filling the candidates costs about 0.3 ms per token with a 248K vocabulary
-    // on a 2-core x86-64 CPU, 1 % of a 0.8B model's decoding step; a greedy
+    // Filling the candidates cost about 0.3 ms per token with a 248K vocabulary
+    // on a 2-core x86-64 CPU, 1 % of a 0.8B model's decoding step. A greedy
     // chain does not need them.
     if (is_greedy_only(smpl)) {
         const llama_token token = (llama_token) (std::max_element(logits, logits + n_vocab) - logits);

@@ -71,8 +71,8 @@ struct llamamtp_session {
     std::vector<float> lag_h;
     double t_lag_flush = 0.0;  // seconds of the last lag flush, kept out of the controller's timings
 
-    // Oldest first. Each is valid while the memory holds the tokens before its
-    // n_past: removing positions below n_past drops it.
+    // Oldest first. Each is valid while the memory contains the tokens before
+    // its n_past, so removing positions below n_past drops it.
     std::vector<prompt_checkpoint> prompt_checkpoints;
 
     std::vector<llama_token> history;  // every token of the sequence, pending included

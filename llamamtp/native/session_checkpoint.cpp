@@ -2,10 +2,10 @@
 // a model with recurrent layers, saved so that a later prompt sharing those
 // tokens resumes there instead of decoding them again. llama.cpp rolls a
 // recurrent state back only within the snapshots of the last ubatch
-// (n_rs_seq), while attention memory can drop any suffix, so a checkpoint
+// (n_rs_seq), while attention memory can drop any suffix. So a checkpoint
 // contains the recurrent part of the target's memory (a partial sequence
-// state) and the MTP context's input for the next position. The MTP context holds
-// attention memory only and needs no copy.
+// state) and the MTP context's input for the next position. The MTP context
+// has attention memory only and needs no copy.
 
 #include <algorithm>
 
@@ -31,9 +31,9 @@ constexpr llama_state_seq_flags k_partial = LLAMA_STATE_SEQ_FLAGS_PARTIAL_ONLY;
 // Remove checkpoint it from the list and return it, so that its buffers are
 // reused: a checkpoint of a 4B-sized Qwen3.5 model takes about 50 MiB.
 prompt_checkpoint take(std::vector<prompt_checkpoint> & list, std::vector<prompt_checkpoint>::iterator it) {
-    prompt_checkpoint taken = std::move(*it);
+    prompt_checkpoint checkpoint = std::move(*it);
     list.erase(it);
-    return taken;
+    return checkpoint;
 }
 
 }  // namespace
