@@ -21,6 +21,35 @@ bool is_greedy_only(struct llama_sampler * smpl) {
 
 }  // namespace
 
+llama_token shim_argmax(const float * logits, int32_t n) {
+    // std::max_element compares one element at a time along a single chain:
+    // 0.75 ms for Qwen3.5's 248K logits on a 2-core x86-64 CPU, 2 % of a 0.8B
+    // model's decoding step. Independent running maxima vectorize; a second
+    // pass finds the first index holding the maximum (0.12 ms for both).
+    constexpr int32_t k_lanes = 16;
+    if (n < 2 * k_lanes) {
+        return (llama_token) (std::max_element(logits, logits + n) - logits);
+    }
+    float lane_max[k_lanes];
+    std::copy(logits, logits + k_lanes, lane_max);
+    int32_t i = k_lanes;
+    for (; i + k_lanes <= n; i += k_lanes) {
+        for (int32_t k = 0; k < k_lanes; k++) {
+            lane_max[k] = logits[i + k] > lane_max[k] ? logits[i + k] : lane_max[k];
+        }
+    }
+    float best = *std::max_element(lane_max, lane_max + k_lanes);
+    for (; i < n; i++) {
+        best = logits[i] > best ? logits[i] : best;
+    }
+    const float * first = std::find(logits, logits + n, best);
+    if (first == logits + n) {
+        // Only when a NaN hid the maximum: keep std::max_element's answer.
+        return (llama_token) (std::max_element(logits, logits + n) - logits);
+    }
+    return (llama_token) (first - logits);
+}
+
 int32_t shim_sample(struct llama_sampler * smpl, struct llama_context * ctx, int32_t idx, llama_token * out) {
     const float * logits = llama_get_logits_ith(ctx, idx);
     if (logits == nullptr) {
@@ -34,7 +63,7 @@ int32_t shim_sample(struct llama_sampler * smpl, struct llama_context * ctx, int
     // on a 2-core x86-64 CPU, 1 % of a 0.8B model's decoding step. A greedy
     // chain does not need them.
     if (is_greedy_only(smpl)) {
-        const llama_token token = (llama_token) (std::max_element(logits, logits + n_vocab) - logits);
+        const llama_token token = shim_argmax(logits, n_vocab);
         llama_sampler_accept(smpl, token);
         *out = token;
         return 0;

@@ -80,10 +80,6 @@ bool decode_chunk(llamamtp_session * s, const llama_token * tokens, int32_t n_to
     return true;
 }
 
-llama_token argmax(const float * logits, int32_t n) {
-    return (llama_token) (std::max_element(logits, logits + n) - logits);
-}
-
 // Largest draft that leaves room for the verify batch [pending, draft...] in n_ctx.
 int32_t room_for_draft(const llamamtp_session * s) {
     return std::max(0, s->n_ctx - s->n_past - 1);
@@ -300,7 +296,7 @@ extern "C" int32_t llamamtp_session_draft(struct llamamtp_session * s, int32_t n
             status = LLAMAMTP_ERR_DECODE;
             break;
         }
-        token = argmax(logits, s->n_vocab);
+        token = shim_argmax(logits, s->n_vocab);
         out[n_drafted] = token;
         // Copied: the context's output buffer is rewritten by the next pass.
         std::memcpy(s->draft_h.data(), h_out, sizeof(float) * s->n_embd);

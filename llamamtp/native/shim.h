@@ -24,6 +24,10 @@ void llamamtp_py_sampler_accept(void * handle, llama_token token);
 // Record an error message for llamamtp_last_error() on this thread (printf format).
 void shim_set_error(const char * format, ...) __attribute__((format(printf, 1, 2)));
 
+// Index of the first largest of n logits (n >= 1), as std::max_element
+// finds it but several times faster on a large vocabulary.
+llama_token shim_argmax(const float * logits, int32_t n);
+
 // Sample output row idx of ctx's last pass with smpl and accept the token.
 // Returns 0, -1 when ctx has no logits for idx, -2 when nothing was selected.
 int32_t shim_sample(struct llama_sampler * smpl, struct llama_context * ctx, int32_t idx, llama_token * out);
