@@ -1,4 +1,4 @@
-"""Smoke test: the benchmark harness runs end to end on a tiny model."""
+"""The benchmark harness: an end-to-end run on a tiny model, and its per-round ratios."""
 
 from __future__ import annotations
 
@@ -6,6 +6,11 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from llamamtp.bench.harness import Program
+from llamamtp.bench.report import paired_ratio
 
 
 def test_bench_smoke(oracle_tiny_path: Path, tmp_path: Path) -> None:
@@ -40,3 +45,15 @@ def test_bench_missing_model(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert "model file not found" in result.stderr
+
+
+def test_paired_ratio_matches_rounds() -> None:
+    # Round 1 ran on a slow machine for both programs: the per-round ratios
+    # stay 0.9 while the ratio of medians would not.
+    reference, program = Program("native", "plain"), Program("llamamtp", "plain")
+    for round_, speed in enumerate([10.0, 5.0, 10.0]):
+        reference.runs.append({"decode_tps": speed, "round": round_})
+        program.runs.append({"decode_tps": 0.9 * speed, "round": round_})
+    del program.runs[2]  # a failed run leaves a round without a partner
+    assert paired_ratio(program, reference) == pytest.approx(0.9)
+    assert paired_ratio(Program("llamamtp", "auto"), reference) is None

@@ -229,7 +229,9 @@ def run_benchmark(
             if progress is not None:
                 progress(f"round {repeat + 1}/{config.repeats}: {program.name}")
             try:
-                program.runs.append(run_once(config, program, n_prompt))
+                run = run_once(config, program, n_prompt)
+                run["round"] = repeat
+                program.runs.append(run)
             except RuntimeError as error:
                 # One failing program must not lose the other programs' runs.
                 logger.error("%s failed in round %d: %s", program.name, repeat + 1, error)

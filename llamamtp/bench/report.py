@@ -42,6 +42,45 @@ def _native_match(programs: list[Program], program: Program) -> Program | None:
     return None
 
 
+def paired_ratio(program: Program, reference: Program) -> float | None:
+    """Median over rounds of program's decode tokens/s ÷ reference's in the same round.
+
+    Runs of one round ran minutes apart at most, so a slow drift of the
+    machine cancels out of each ratio, which the ratio of medians keeps.
+    """
+    by_round = {run.get("round"): run.get("decode_tps") for run in reference.runs}
+    ratios = sorted(
+        run["decode_tps"] / by_round[run.get("round")]
+        for run in program.runs
+        if run.get("decode_tps") and by_round.get(run.get("round"))
+    )
+    if not ratios:
+        return None
+    middle = len(ratios) // 2
+    return ratios[middle] if len(ratios) % 2 else (ratios[middle - 1] + ratios[middle]) / 2
+
+
+def paired_ratios(programs: list[Program]) -> list[str]:
+    """Lines with the per-round ratios: llamamtp ÷ native, and auto ÷ llamamtp's best row."""
+    lines = []
+    for program in programs:
+        native = _native_match(programs, program)
+        if program.kind == "llamamtp" and native is not None:
+            ratio = paired_ratio(program, native)
+            if ratio is not None:
+                lines.append(f"- {program.name} ÷ {native.name}: {ratio:.3f}")
+    fixed = [
+        p for p in programs if p.kind == "llamamtp" and p.mode != "auto" and p.median("decode_tps")
+    ]
+    auto = next((p for p in programs if p.kind == "llamamtp" and p.mode == "auto"), None)
+    if fixed and auto is not None:
+        best = max(fixed, key=lambda p: p.median("decode_tps"))
+        ratio = paired_ratio(auto, best)
+        if ratio is not None:
+            lines.append(f"- {auto.name} ÷ {best.name} (the fastest fixed row): {ratio:.3f}")
+    return lines
+
+
 def depth_histogram(programs: list[Program]) -> list[int] | None:
     """Steps per depth that llamamtp's ``auto`` chose, summed over its runs."""
     for program in programs:
@@ -80,6 +119,12 @@ def markdown_table(programs: list[Program]) -> str:
             first_line = program.failures[0].splitlines()[0]
             lines.append("")
             lines.append(f"{program.name}: {len(program.failures)} failed runs ({first_line})")
+    ratios = paired_ratios(programs)
+    if ratios:
+        lines.append("")
+        lines.append("Median of per-round ratios of decode tokens/s:")
+        lines.append("")
+        lines.extend(ratios)
     histogram = depth_histogram(programs)
     if histogram is not None:
         shares = ", ".join(f"{depth}: {count}" for depth, count in enumerate(histogram))
