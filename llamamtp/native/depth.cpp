@@ -13,10 +13,15 @@ constexpr double k_time_weight = 0.1;
 // the next one, yet a long plain stretch lets old evidence fade).
 constexpr double k_count_decay = 0.98;
 constexpr double k_count_decay_plain = 0.995;
-// Pseudo-counts that pull an estimate toward the position before it.
-constexpr double k_prior_weight = 1.0;
-// Acceptance assumed for the first draft position before any observation.
+// Acceptance assumed before any observation, and its weight in pseudo-counts.
 constexpr double k_prior_acceptance = 0.5;
+constexpr double k_prior_weight = 1.0;
+// Pseudo-counts that pull each position's estimate toward the estimate pooled
+// over all positions. A position alone sees one try per step at most, too few
+// for a decision: on a 4B model at alpha 0.95 one rejection in the first six
+// tries of position 1 put it at 0.79 while all positions together had 16
+// acceptances of 17, and drafting stopped for 60 steps.
+constexpr double k_pool_weight = 10.0;
 // Timed plain steps before the first probe, so that the plain estimate has
 // settled (the first steps after loading a model run slow) before a probe is
 // judged against it.
@@ -24,10 +29,13 @@ constexpr int64_t k_plain_before_probe = 4;
 // Drafting must promise this much over plain decoding before it is chosen, so
 // that estimation noise does not make the session slower than plain decoding.
 constexpr double k_margin = 1.03;
-// Plain steps between probes while drafting does not pay. After a probe that
-// does not switch drafting on, the wait is long enough that probing costs at
-// most about 1 / k_probe_budget of the plain decoding time, and at least
-// doubles, up to k_probe_interval_max.
+// Plain steps between probes while drafting does not pay. A run of drafted
+// steps (probes and the drafting they lead to) that lost time against plain
+// decoding is followed by a wait long enough that such runs cost at most about
+// 1 / k_probe_budget of the plain decoding time; the wait at least doubles, up
+// to k_probe_interval_max. After a run that gained, the wait is short: the
+// run ended on a rejection or two, and drafting likely pays again.
+constexpr int64_t k_probe_interval_after_gain = 8;
 constexpr int64_t k_probe_interval_min = 32;
 constexpr int64_t k_probe_interval_max = 1024;
 constexpr double k_probe_budget = 100.0;
@@ -76,13 +84,15 @@ depth_controller::depth_controller(int32_t max_depth)
       histogram_(max_depth + 1, 0) {}
 
 double depth_controller::acceptance(int32_t position) const {
-    double previous = k_prior_acceptance;
-    double rate = k_prior_acceptance;
-    for (int32_t j = 0; j < position && j < max_depth_; j++) {
-        rate = (accepted_[j] + k_prior_weight * previous) / (attempted_[j] + k_prior_weight);
-        previous = rate;
+    double accepted = 0.0;
+    double attempted = 0.0;
+    for (int32_t j = 0; j < max_depth_; j++) {
+        accepted += accepted_[j];
+        attempted += attempted_[j];
     }
-    return rate;
+    const double pooled = (accepted + k_prior_weight * k_prior_acceptance) / (attempted + k_prior_weight);
+    const int32_t j = std::clamp(position, 1, max_depth_) - 1;
+    return (accepted_[j] + k_pool_weight * pooled) / (attempted_[j] + k_pool_weight);
 }
 
 // The per-token costs are bounded again on use, so that a cost measured while
@@ -93,36 +103,32 @@ double depth_controller::verify_seconds(int32_t n_tokens) const {
 }
 
 // Estimate the seconds a target pass over n_tokens costs beyond a single-token
-// pass. Each batch width has its own estimate, because on a CPU the cost grows
-// less than linearly with the width. Between timed widths it is interpolated,
-// and beyond the widest it grows in proportion to the widest's. Before any
-// timing, each extra token is assumed to cost a whole pass (a CPU's worst case).
+// pass. Each batch width has its own estimate, because on a CPU the cost per
+// token depends on the width: on a 4B Q4_K_M model (2 threads) passes over 2,
+// 3, 4 and 5 tokens took 1.75, 2.6, 2.8 and 3.7 single-token passes, as the
+// matrix kernels work on tiles of several rows. An untimed width is assumed to
+// cost 3/4 of the cheapest timed width per extra token, an optimistic guess
+// that gets it tried and timed: a width that turns out slow then costs one
+// step. Before any timing, each extra token is assumed to cost a whole pass.
 double depth_controller::verify_extra_seconds(int32_t n_tokens) const {
     if (n_tokens <= 1) {
         return 0.0;
     }
     const double worst = k_max_extra_token_ratio * verify_base_ * (n_tokens - 1);
-    int32_t lower = 1;
-    double lower_extra = 0.0;
-    for (int32_t n = 2; n < n_tokens; n++) {
-        if (n_verify_extra_[n] > 0) {
-            lower = n;
-            lower_extra = verify_extra_[n];
-        }
-    }
     if (n_verify_extra_[n_tokens] > 0) {
         return std::min(verify_extra_[n_tokens], worst);
     }
-    for (int32_t upper = n_tokens + 1; upper <= max_depth_ + 1; upper++) {
-        if (n_verify_extra_[upper] > 0) {
-            const double t = double(n_tokens - lower) / double(upper - lower);
-            return std::min(lower_extra + t * (verify_extra_[upper] - lower_extra), worst);
+    double per_token = -1.0;
+    for (int32_t n = 2; n <= max_depth_ + 1; n++) {
+        if (n_verify_extra_[n] > 0) {
+            const double timed = verify_extra_[n] / (n - 1);
+            per_token = per_token < 0.0 ? timed : std::min(per_token, timed);
         }
     }
-    if (lower > 1) {
-        return std::min(lower_extra * (n_tokens - 1) / (lower - 1), worst);
+    if (per_token < 0.0) {
+        return verify_base_ * (n_tokens - 1);
     }
-    return verify_base_ * (n_tokens - 1);
+    return std::min(0.75 * per_token * (n_tokens - 1), worst);
 }
 
 double depth_controller::catchup_seconds(int32_t n_tokens) const {
@@ -164,6 +170,16 @@ double depth_controller::best_case_rate(int32_t depth) const {
     return seconds > 0.0 ? (depth + 1) / seconds : 0.0;
 }
 
+bool depth_controller::drafting_pays() const {
+    const double plain = expected_rate(0);
+    for (int32_t d = 1; d <= max_depth_; d++) {
+        if (expected_rate(d) > plain * k_margin) {
+            return true;
+        }
+    }
+    return false;
+}
+
 bool depth_controller::drafting_could_pay() const {
     // One timed draft is not trusted alone: it may be a first, slow pass.
     if (n_draft_observed_ < 2 && !draft_hint_seen_) {
@@ -193,19 +209,34 @@ int32_t depth_controller::choose(int32_t limit) {
         probing_ = true;
     } else {
         // NOTE: the acceptance here is a point estimate from a few decayed
-        // counts. After a run of lucky drafts it overstates acceptance, and on a
-        // 4B Q4_K_M model at alpha 0.75 (2 CPU threads) auto drafted at a loss and
-        // reached 0.93 of plain decoding (docs/benchmarks.md).
-        const double plain = expected_rate(0);
-        double best = plain * k_margin;
-        for (int32_t d = 1; d <= limit; d++) {
-            const double rate = expected_rate(d);
-            if (rate > best) {
-                best = rate;
-                depth = d;
+        // counts, so after lucky drafts it overstates acceptance and drafting
+        // goes on at a loss. The measured loss of the drafted run then sets
+        // the wait before the next probe (end_drafted_run), which bounds what
+        // such mistakes cost without preventing them.
+        //
+        // Plain steps bring no news about acceptance, so only a probe starts
+        // a drafted run: between probes the estimate crosses the margin only
+        // through timing noise (a 4B model at alpha 0.75 went back to 3
+        // drafts two plain steps after a losing run).
+        //
+        // Within a run the bar is plain decoding itself, without the margin
+        // that the probe cleared: the gain on a CPU can be small (13 % on a 4B
+        // model at alpha 0.95), and one rejection moves the estimates by more
+        // than the margin.
+        if (in_drafted_run_) {
+            double best = expected_rate(0);
+            for (int32_t d = 1; d <= limit; d++) {
+                const double rate = expected_rate(d);
+                if (rate > best) {
+                    best = rate;
+                    depth = d;
+                }
             }
         }
         if (depth == 0) {
+            if (in_drafted_run_) {
+                end_drafted_run();
+            }
             steps_at_zero_++;
             if (steps_at_zero_ >= probe_interval_) {
                 depth = 1;
@@ -254,6 +285,7 @@ void depth_controller::observe_step(int32_t drafted, int32_t accepted, double t_
     // The first drafted step is timed too: waiting for a second would cost a
     // whole extra drafted step in short generations, and an early overestimate
     // only delays drafting until the next probe.
+    double seconds = 0.0;  // the step's time, with each part bounded like the estimates
     {
         n_draft_timed_++;
         n_sample_timed_++;
@@ -266,6 +298,7 @@ void depth_controller::observe_step(int32_t drafted, int32_t accepted, double t_
         // The catch-up of a step covers its n_tokens (an idle lag is flushed and timed apart).
         const double catchup = bounded(t_catchup / n_tokens, verify_base_, k_max_catchup_ratio);
         catchup_per_token_ = blend(catchup_per_token_, catchup, n_draft_timed_);
+        seconds = drafted * draft + verify_base_ + extra + n_tokens * catchup + t_sample;
     }
 
     // Position j (1-based) was tried if all before it were accepted.
@@ -275,32 +308,46 @@ void depth_controller::observe_step(int32_t drafted, int32_t accepted, double t_
         accepted_[j] += j < accepted ? 1.0 : 0.0;
     }
 
-    if (probing_) {
-        steps_at_zero_ = 0;
-        const double plain = expected_rate(0);
-        bool pays = false;
-        for (int32_t d = 1; d <= max_depth_; d++) {
-            pays = pays || expected_rate(d) > plain * k_margin;
-        }
-        if (pays) {
-            probe_interval_ = k_probe_interval_min;
-        } else if (accepted == drafted && drafted < max_depth_ &&
-                   best_case_rate(std::min(2 * drafted, max_depth_)) > plain * k_margin) {
-            // Every draft was accepted, but one short probe is weak evidence
-            // against the prior: probe twice as deep on the next step, unless
-            // even a fully accepted deeper draft would be slower than plain decoding.
-            next_probe_depth_ = std::min(2 * drafted, max_depth_);
-        } else {
-            // Back off: wait until the plain steps outweigh this probe's loss,
-            // which includes catching up the MTP context after its idle stretch.
-            const double loss =
-                step_seconds(drafted) - expected_tokens(drafted) * step_seconds(0) + lag_flush_seconds_;
-            const double budget = step_seconds(0) > 0.0 ? k_probe_budget * loss / step_seconds(0) : 0.0;
-            const int64_t wait = std::max(2 * probe_interval_, (int64_t) std::min(budget, 1e9));
-            probe_interval_ = std::min(wait, k_probe_interval_max);
+    // What this step lost against plain decoding of its tokens (negative: gained).
+    in_drafted_run_ = true;
+    run_loss_seconds_ += seconds + lag_flush_seconds_ - n_sampled * step_seconds(0);
+
+    // While the estimates promise a gain, drafting goes on and the run's end
+    // sets the next wait. Otherwise a step whose drafts were all accepted is
+    // followed by a probe twice as deep (or as deep, at the deepest), unless
+    // even a fully accepted draft would be slower than plain decoding: a few
+    // accepted drafts are weak evidence against the prior. On a 4B model at
+    // alpha 0.95 (2 CPU threads) probes of 1, 2 and 4 drafts, all accepted,
+    // left the estimate just below plain decoding, and backing off then cost
+    // 63 plain steps of 84.
+    if (!drafting_pays()) {
+        const int32_t deeper = std::min(2 * drafted, max_depth_);
+        if (accepted == drafted && best_case_rate(deeper) > expected_rate(0) * k_margin) {
+            steps_at_zero_ = 0;
+            next_probe_depth_ = deeper;
+        } else if (probing_) {
+            end_drafted_run();
         }
     }
     lag_flush_seconds_ = 0.0;
+}
+
+void depth_controller::end_drafted_run() {
+    // The loss is measured, not estimated: on a 4B model at alpha 0.75 (2 CPU
+    // threads) lucky probes made the estimate promise a gain every 32 steps,
+    // and each failed 3-token draft that followed cost about three plain steps.
+    // The loss includes catching up the MTP context after its idle stretch.
+    if (run_loss_seconds_ > 0.0) {
+        const double plain = step_seconds(0);
+        const double budget = plain > 0.0 ? k_probe_budget * run_loss_seconds_ / plain : 0.0;
+        const int64_t wait = std::max(2 * probe_interval_, (int64_t) std::min(budget, 1e9));
+        probe_interval_ = std::min(wait, k_probe_interval_max);
+    } else {
+        probe_interval_ = k_probe_interval_after_gain;
+    }
+    in_drafted_run_ = false;
+    run_loss_seconds_ = 0.0;
+    steps_at_zero_ = 0;
 }
 
 void depth_controller::observe_draft_pass(double seconds) {

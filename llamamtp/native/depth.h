@@ -44,7 +44,10 @@ private:
     double step_seconds(int32_t depth) const;
     double verify_extra_seconds(int32_t n_tokens) const;
     double best_case_rate(int32_t depth) const;  // tokens per second if every draft is accepted
+    bool drafting_pays() const;  // by the current estimates, at some depth
     bool drafting_could_pay() const;
+    // Set the wait before the next probe from the drafted run that just ended.
+    void end_drafted_run();
 
     int32_t max_depth_;
     int32_t last_depth_ = 0;
@@ -53,6 +56,9 @@ private:
     int64_t probe_interval_;
     int32_t next_probe_depth_ = 0;  // > 0: the next step probes at this depth
     double lag_flush_seconds_ = 0.0;
+    // The current run of drafted steps and the seconds it lost against plain decoding.
+    bool in_drafted_run_ = false;
+    double run_loss_seconds_ = 0.0;
 
     // Decayed counts of attempts and acceptances per draft position (index 0 = position 1).
     std::vector<double> attempted_;
