@@ -128,7 +128,7 @@ def cpu_4b_verify(n_tokens: int) -> float:
 
 def test_fully_accepted_drafts_keep_drafting() -> None:
     # Drafting gains only at high acceptance here, so the first probes leave
-    # the estimate short of a gain; while every draft is accepted the
+    # the estimate short of a gain. While every draft is accepted, the
     # controller keeps probing deeper instead of backing off.
     with DepthController(4) as controller:
         depths = run(controller, N_PLAIN_FIRST + 12, 1.0, cpu_4b_verify, draft=CPU_VERIFY_1 / 8)

@@ -43,7 +43,7 @@ def _native_match(programs: list[Program], program: Program) -> Program | None:
 
 
 def paired_ratio(program: Program, reference: Program) -> float | None:
-    """Median over rounds of program's decode tokens/s ÷ reference's in the same round.
+    """Return the median over rounds of program's decode tokens/s ÷ reference's in that round.
 
     Runs of one round ran minutes apart at most, so a slow drift of the
     machine cancels out of each ratio, which the ratio of medians keeps.
@@ -61,7 +61,7 @@ def paired_ratio(program: Program, reference: Program) -> float | None:
 
 
 def paired_ratios(programs: list[Program]) -> list[str]:
-    """Lines with the per-round ratios: llamamtp ÷ native, and auto ÷ llamamtp's best row."""
+    """Return lines with the per-round ratios: llamamtp ÷ native, auto ÷ the fastest fixed row."""
     lines = []
     for program in programs:
         native = _native_match(programs, program)

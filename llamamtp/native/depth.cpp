@@ -17,9 +17,9 @@ constexpr double k_count_decay_plain = 0.995;
 constexpr double k_prior_acceptance = 0.5;
 constexpr double k_prior_weight = 1.0;
 // Pseudo-counts that pull each position's estimate toward the estimate pooled
-// over all positions. A position alone sees one try per step at most, too few
-// for a decision: on a 4B model at alpha 0.95 one rejection in the first six
-// tries of position 1 put it at 0.79 while all positions together had 16
+// over all positions. A position gets one try per step at most, too few for a
+// decision. On a 4B model at alpha 0.95, one rejection in the first six tries
+// of position 1 put it at 0.79 while all positions together had 16
 // acceptances of 17, and drafting stopped for 60 steps.
 constexpr double k_pool_weight = 10.0;
 // Timed plain steps before the first probe, so that the plain estimate has
@@ -32,7 +32,7 @@ constexpr double k_margin = 1.03;
 // Plain steps between probes while drafting does not pay. A run of drafted
 // steps (probes and the drafting they lead to) that lost time against plain
 // decoding is followed by a wait long enough that such runs cost at most about
-// 1 / k_probe_budget of the plain decoding time; the wait at least doubles, up
+// 1 / k_probe_budget of the plain decoding time. The wait at least doubles, up
 // to k_probe_interval_max. After a run that gained, the wait is short: the
 // run ended on a rejection or two, and drafting likely pays again.
 constexpr int64_t k_probe_interval_after_gain = 8;
@@ -104,9 +104,8 @@ double depth_controller::verify_seconds(int32_t n_tokens) const {
 
 // Estimate the seconds a target pass over n_tokens costs beyond a single-token
 // pass. Each batch width has its own estimate, because on a CPU the cost per
-// token depends on the width: on a 4B Q4_K_M model (2 threads) passes over 2,
-// 3, 4 and 5 tokens took 1.75, 2.6, 2.8 and 3.7 single-token passes, as the
-// matrix kernels work on tiles of several rows. An untimed width is assumed to
+// token depends on the width. On a 4B Q4_K_M model (2 threads) passes over 2,
+// 3, 4 and 5 tokens took 1.75, 2.6, 2.8 and 3.7 single-token passes. An untimed width is assumed to
 // cost 3/4 of the cheapest timed width per extra token, an optimistic guess
 // that gets it tried and timed: a width that turns out slow then costs one
 // step. Before any timing, each extra token is assumed to cost a whole pass.
@@ -215,9 +214,9 @@ int32_t depth_controller::choose(int32_t limit) {
         // such mistakes cost without preventing them.
         //
         // Plain steps bring no news about acceptance, so only a probe starts
-        // a drafted run: between probes the estimate crosses the margin only
-        // through timing noise (a 4B model at alpha 0.75 went back to 3
-        // drafts two plain steps after a losing run).
+        // a drafted run. Between probes the estimate crosses the margin only
+        // through timing noise: a 4B model at alpha 0.75 went back to 3
+        // drafts two plain steps after a losing run.
         //
         // Within a run the bar is plain decoding itself, without the margin
         // that the probe cleared: the gain on a CPU can be small (13 % on a 4B
@@ -314,12 +313,12 @@ void depth_controller::observe_step(int32_t drafted, int32_t accepted, double t_
 
     // While the estimates promise a gain, drafting goes on and the run's end
     // sets the next wait. Otherwise a step whose drafts were all accepted is
-    // followed by a probe twice as deep (or as deep, at the deepest), unless
-    // even a fully accepted draft would be slower than plain decoding: a few
-    // accepted drafts are weak evidence against the prior. On a 4B model at
-    // alpha 0.95 (2 CPU threads) probes of 1, 2 and 4 drafts, all accepted,
-    // left the estimate just below plain decoding, and backing off then cost
-    // 63 plain steps of 84.
+    // followed by a probe twice as deep (or as deep, at the deepest), because
+    // a few accepted drafts are weak evidence against the prior. There is no
+    // such probe when even a fully accepted draft would be slower than plain
+    // decoding. On a 4B model at alpha 0.95 (2 CPU threads), probes of 1, 2
+    // and 4 drafts, all accepted, left the estimate just below plain
+    // decoding, and backing off then cost 63 plain steps of 84.
     if (!drafting_pays()) {
         const int32_t deeper = std::min(2 * drafted, max_depth_);
         if (accepted == drafted && best_case_rate(deeper) > expected_rate(0) * k_margin) {

@@ -44,7 +44,7 @@ llama_token shim_argmax(const float * logits, int32_t n) {
     }
     const float * first = std::find(logits, logits + n, best);
     if (first == logits + n) {
-        // Only when a NaN hid the maximum: keep std::max_element's answer.
+        // Only when a NaN hid the maximum: return what std::max_element returns.
         return (llama_token) (std::max_element(logits, logits + n) - logits);
     }
     return (llama_token) (first - logits);
