@@ -105,10 +105,11 @@ double depth_controller::verify_seconds(int32_t n_tokens) const {
 // Estimate the seconds a target pass over n_tokens costs beyond a single-token
 // pass. Each batch width has its own estimate, because on a CPU the cost per
 // token depends on the width. On a 4B Q4_K_M model (2 threads) passes over 2,
-// 3, 4 and 5 tokens took 1.75, 2.6, 2.8 and 3.7 single-token passes. An untimed width is assumed to
-// cost 3/4 of the cheapest timed width per extra token, an optimistic guess
-// that gets it tried and timed: a width that turns out slow then costs one
-// step. Before any timing, each extra token is assumed to cost a whole pass.
+// 3, 4 and 5 tokens took 1.75, 2.6, 2.8 and 3.7 single-token passes. An
+// untimed width is assumed to cost 3/4 of the cheapest timed width per extra
+// token. That guess is optimistic so that the width gets tried and timed, and
+// a width that turns out slow then costs one step. Before any timing, each
+// extra token is assumed to cost a whole pass.
 double depth_controller::verify_extra_seconds(int32_t n_tokens) const {
     if (n_tokens <= 1) {
         return 0.0;
