@@ -28,8 +28,18 @@ def gpu_verify(n_tokens: int) -> float:
     return CPU_VERIFY_1 * (1 + 0.02 * (n_tokens - 1))
 
 
-def run(controller: DepthController, steps: int, acceptance: float, verify, draft=CPU_DRAFT):
-    """Drive the controller for some steps with a fixed acceptance pattern; return the depths."""
+def run(
+    controller: DepthController,
+    steps: int,
+    acceptance: float,
+    verify,
+    draft: float = CPU_DRAFT,
+    accepted_counts: list[int] | None = None,
+) -> list[int]:
+    """Drive the controller for some steps with a fixed acceptance pattern; return the depths.
+
+    ``accepted_counts``, when given, receives the accepted drafts of each step.
+    """
     depths = []
     credit = 0.0
     for _ in range(steps):
@@ -46,6 +56,8 @@ def run(controller: DepthController, steps: int, acceptance: float, verify, draf
         sample = (accepted + 1) * SAMPLE
         controller.observe(depth, accepted, depth * draft, verify(depth + 1), catchup, sample)
         depths.append(depth)
+        if accepted_counts is not None:
+            accepted_counts.append(accepted)
     return depths
 
 
@@ -141,26 +153,15 @@ def test_losing_runs_cost_about_one_percent() -> None:
     # to deeper ones: the time those drafted runs lose stays near 1 / 100 of
     # the plain decoding time.
     draft = CPU_VERIFY_1 / 8
+    accepted_counts: list[int] = []
     with DepthController(4) as controller:
-        depths = run(controller, 3000, 0.75, cpu_4b_verify, draft=draft)
+        depths = run(controller, 3000, 0.75, cpu_4b_verify, draft, accepted_counts)
     plain_step = cpu_4b_verify(1) + SAMPLE
-    credit, lost = 0.0, 0.0
-    for depth in depths:
-        accepted = 0
-        for _ in range(depth):
-            credit += 0.75
-            if credit < 1.0:
-                break
-            credit -= 1.0
-            accepted += 1
+    lost = 0.0
+    for depth, accepted in zip(depths, accepted_counts, strict=True):
         if depth:
-            step = (
-                depth * draft
-                + cpu_4b_verify(depth + 1)
-                + (depth + 1) * CATCHUP
-                + (accepted + 1) * SAMPLE
-            )
-            lost += step - (accepted + 1) * plain_step
+            step = depth * draft + cpu_4b_verify(depth + 1) + (depth + 1) * CATCHUP
+            lost += step + (accepted + 1) * SAMPLE - (accepted + 1) * plain_step
     assert depths[-500:].count(0) >= 490
     assert lost <= 0.015 * depths.count(0) * plain_step
 

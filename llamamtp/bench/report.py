@@ -46,7 +46,7 @@ def paired_ratio(program: Program, reference: Program) -> float | None:
     """Return the median over rounds of program's decode tokens/s ÷ reference's in that round.
 
     Runs of one round ran minutes apart at most, so a slow drift of the
-    machine cancels out of each ratio, which the ratio of medians keeps.
+    machine cancels out of each ratio. The ratio of medians keeps that drift.
     """
     by_round = {run.get("round"): run.get("decode_tps") for run in reference.runs}
     ratios = sorted(

@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from llamamtp.cli.args import counted
 from llamamtp.llama import Llama
+from llamamtp.prefix_reuse import common_prefix
 from llamamtp.session import SessionStats
 
 
@@ -51,16 +52,6 @@ class InterruptFlag:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-
-
-def common_prefix(a: list[int], b: list[int]) -> int:
-    """Return the number of leading tokens ``a`` and ``b`` share."""
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def prefill(llm: Llama, tokens: list[int], show_progress: bool, interrupt: InterruptFlag) -> bool:

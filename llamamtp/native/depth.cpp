@@ -220,7 +220,7 @@ int32_t depth_controller::choose(int32_t limit) {
         // drafts two plain steps after a losing run.
         //
         // Within a run the bar is plain decoding itself, without the margin
-        // that the probe cleared: the gain on a CPU can be small (13 % on a 4B
+        // that the probe cleared. The gain on a CPU can be small (13 % on a 4B
         // model at alpha 0.95), and one rejection moves the estimates by more
         // than the margin.
         if (in_drafted_run_) {

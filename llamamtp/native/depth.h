@@ -44,7 +44,8 @@ private:
     double step_seconds(int32_t depth) const;
     double verify_extra_seconds(int32_t n_tokens) const;
     double best_case_rate(int32_t depth) const;  // tokens per second if every draft is accepted
-    bool drafting_pays() const;  // by the current estimates, at some depth
+    // True when the current estimates promise a gain at some depth.
+    bool drafting_pays() const;
     bool drafting_could_pay() const;
     // Set the wait before the next probe from the drafted run that just ended.
     void end_drafted_run();
