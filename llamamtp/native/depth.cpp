@@ -22,13 +22,17 @@ constexpr double k_prior_weight = 1.0;
 // of position 1 put it at 0.79 while all positions together had 16
 // acceptances of 17, and drafting stopped for 60 steps.
 constexpr double k_pool_weight = 10.0;
-// Timed plain steps before the first probe, so that the plain estimate has
-// settled (the first steps after loading a model run slow) before a probe is
-// judged against it.
-constexpr int64_t k_plain_before_probe = 4;
+// Timed plain steps before the first probe, so that a probe is judged
+// against more than one plain timing. Each plain step before the first probe
+// costs a generation that drafting pays off in some of its time: on the 4B
+// model at alpha 0.95 a plain step took 25 % longer per token than 3 drafts.
+constexpr int64_t k_plain_before_probe = 2;
 // Drafting must promise this much over plain decoding before it is chosen, so
 // that estimation noise does not make the session slower than plain decoding.
 constexpr double k_margin = 1.03;
+// What another depth must promise over the current one to replace it within a
+// run of drafted steps (see choose).
+constexpr double k_switch_margin = 1.02;
 // Plain steps between probes while drafting does not pay. A run of drafted
 // steps (probes and the drafting they lead to) that lost time against plain
 // decoding is followed by a wait long enough that such runs cost at most about
@@ -39,6 +43,10 @@ constexpr int64_t k_probe_interval_after_gain = 8;
 constexpr int64_t k_probe_interval_min = 32;
 constexpr int64_t k_probe_interval_max = 1024;
 constexpr double k_probe_budget = 100.0;
+// A batch width timed fewer than k_min_observations times, at more than this
+// many times the cheapest other width per extra token, is tried again (see
+// verify_extra_seconds).
+constexpr double k_retry_ratio = 1.5;
 // Bounds on a single timing, as multiples of the plain step's estimate: the
 // first passes after loading a model fault its pages in and can take many
 // times longer than the rest. A draft pass runs one layer plus the output
@@ -50,12 +58,16 @@ constexpr double k_max_extra_token_ratio = 2.0;
 constexpr double k_max_catchup_ratio = 0.5;
 constexpr double k_max_plain_ratio = 4.0;
 
-// The smallest of the first few observations, then an exponential average.
-// Timing noise only ever adds time, and the first passes after loading a
-// model can take many times longer than the rest, so the minimum is the
-// better early estimate. The average then follows lasting changes, and one
-// observation counts as at most k_max_outlier_ratio times the average, so a
-// single preempted step moves it by at most 10 %. n counts value too.
+// The smallest of the first few observations, then an average. The first
+// passes after loading a model can take many times longer than the rest, so
+// the minimum is the better early estimate. The minimum of a few noisy
+// timings is low, though, and a batch width timed only now and then kept it:
+// on the 4B model at alpha 0.95, 4 drafts looked as fast as 3 and took 9 %
+// longer per token. So the later observations count as in a plain mean, each
+// at least k_time_weight, until the average follows only the last ten or so
+// and thereby lasting changes. One observation counts as at most
+// k_max_outlier_ratio times the average, so a single preempted step moves the
+// average by at most the weight. n counts value too.
 constexpr int64_t k_min_observations = 3;
 constexpr double k_max_outlier_ratio = 2.0;
 
@@ -64,7 +76,8 @@ double blend(double average, double value, int64_t n) {
     if (n <= k_min_observations) {
         return n == 1 ? value : std::min(average, value);
     }
-    return average + k_time_weight * (std::min(value, k_max_outlier_ratio * average) - average);
+    const double weight = std::max(k_time_weight, 1.0 / (double) n);
+    return average + weight * (std::min(value, k_max_outlier_ratio * average) - average);
 }
 
 // Cap value at ratio * reference, once the reference has been measured.
@@ -105,30 +118,43 @@ double depth_controller::verify_seconds(int32_t n_tokens) const {
 // Estimate the seconds a target pass over n_tokens costs beyond a single-token
 // pass. Each batch width has its own estimate, because on a CPU the cost per
 // token depends on the width. On a 4B Q4_K_M model (2 threads) passes over 2,
-// 3, 4 and 5 tokens took 1.75, 2.6, 2.8 and 3.7 single-token passes. An
-// untimed width is assumed to cost 3/4 of the cheapest timed width per extra
-// token. That guess is optimistic so that the width gets tried and timed, and
+// 3, 4 and 5 tokens took 1.75, 2.6, 2.8 and 3.7 single-token passes.
+//
+// An untimed width is assumed to cost 3/4 of the cheapest other timed width
+// per extra token. That guess is optimistic so that the width gets tried, and
 // a width that turns out slow then costs one step. Before any timing, each
 // extra token is assumed to cost a whole pass.
+//
+// A width timed fewer than k_min_observations times, at more than
+// k_retry_ratio times the cheapest other width per extra token, may have been
+// timed during a slow moment, so it gets the untimed guess and another try.
+// Without the retry, one slow pass over 4 tokens kept the 4B model at alpha
+// 0.95 drafting 1 token for the rest of a generation, 15 % slower than 3
+// drafts. Widths timed in line with the others are not retried: on that CPU
+// the cost per extra token differed by up to a third between widths, and
+// retrying every width timed fewer than three times cost about 1 % of a
+// generation.
 double depth_controller::verify_extra_seconds(int32_t n_tokens) const {
     if (n_tokens <= 1) {
         return 0.0;
     }
     const double worst = k_max_extra_token_ratio * verify_base_ * (n_tokens - 1);
-    if (n_verify_extra_[n_tokens] > 0) {
+    const int64_t n_timed = n_verify_extra_[n_tokens];
+    if (n_timed >= k_min_observations) {
         return std::min(verify_extra_[n_tokens], worst);
     }
     double per_token = -1.0;
     for (int32_t n = 2; n <= max_depth_ + 1; n++) {
-        if (n_verify_extra_[n] > 0) {
+        if (n != n_tokens && n_verify_extra_[n] > 0) {
             const double timed = verify_extra_[n] / (n - 1);
             per_token = per_token < 0.0 ? timed : std::min(per_token, timed);
         }
     }
-    if (per_token < 0.0) {
-        return verify_base_ * (n_tokens - 1);
+    double extra = n_timed > 0 ? verify_extra_[n_tokens] : verify_base_ * (n_tokens - 1);
+    if (per_token >= 0.0 && (n_timed == 0 || extra > k_retry_ratio * per_token * (n_tokens - 1))) {
+        extra = 0.75 * per_token * (n_tokens - 1);
     }
-    return std::min(0.75 * per_token * (n_tokens - 1), worst);
+    return std::min(extra, worst);
 }
 
 double depth_controller::catchup_seconds(int32_t n_tokens) const {
@@ -223,14 +249,24 @@ int32_t depth_controller::choose(int32_t limit) {
         // that the probe cleared. The gain on a CPU can be small (13 % on a 4B
         // model at alpha 0.95), and one rejection moves the estimates by more
         // than the margin.
+        //
+        // Among depths that beat plain decoding, the current one stays unless
+        // another promises k_switch_margin more: near ties otherwise flip
+        // with timing noise, and a change of batch width costs a little. On
+        // the 4B model a pass over 4 tokens took 291 ms after a pass over 5
+        // and 284 ms after one over 4.
         if (in_drafted_run_) {
-            double best = expected_rate(0);
+            const double plain = expected_rate(0);
+            double best = 0.0;
             for (int32_t d = 1; d <= limit; d++) {
-                const double rate = expected_rate(d);
+                const double rate = expected_rate(d) * (d == last_depth_ ? k_switch_margin : 1.0);
                 if (rate > best) {
                     best = rate;
                     depth = d;
                 }
+            }
+            if (depth > 0 && expected_rate(depth) <= plain) {
+                depth = 0;
             }
         }
         if (depth == 0) {
