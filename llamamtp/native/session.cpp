@@ -115,8 +115,9 @@ bool warm_up_draft(llamamtp_session * s) {
 // on the empty target context and forget it, so that the first passes of a
 // generation cost what later ones do. Without it, in a process that had run
 // another session, the first 2-token verify of the 4B oracle (2 CPU threads)
-// took 210-264 ms against 160-180 ms later, and a first wider pass up to 90 ms
-// more than the next one. The automatic depth judges drafting on such timings.
+// took 210-264 ms against 160-180 ms later. A first wider pass took up to 90
+// ms more than the next one. The automatic depth judges drafting on such
+// timings.
 bool warm_up_verify(llamamtp_session * s) {
     llama_memory_t memory = llama_get_memory(s->ctx_tgt);
     if (s->n_draft_max == 0 || llama_memory_seq_pos_max(memory, k_seq) >= 0) {
