@@ -135,7 +135,7 @@ def test_accepted_probe_probes_deeper() -> None:
 def test_slow_first_timing_of_a_width_is_retried() -> None:
     # All drafts accepted, 3 drafts the fastest depth. The first pass over 4
     # tokens (3 drafts) and over 5 tokens ran 60 % slow, as when other work
-    # held the CPU. Judged on that one timing, 1 or 2 drafts would look best
+    # held the CPU. Judged on that one timing, another depth would look best
     # for the rest of the generation. The controller tries 3 drafts again.
     slow = {4: 1, 5: 1}
 
