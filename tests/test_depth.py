@@ -132,7 +132,7 @@ def test_accepted_probe_probes_deeper() -> None:
         assert min(depths[N_PLAIN_FIRST + 2 :]) >= 2
 
 
-def test_slow_first_timing_of_a_width_is_retried() -> None:
+def test_slow_width_timing_retried() -> None:
     # All drafts accepted, 3 drafts the fastest depth. The first pass over 4
     # tokens (3 drafts) and over 5 tokens ran 60 % slow, as when other work
     # held the CPU. Judged on that one timing, another depth would look best

@@ -24,8 +24,8 @@ constexpr double k_prior_weight = 1.0;
 constexpr double k_pool_weight = 10.0;
 // Timed plain steps before the first probe, so that a probe is judged
 // against more than one plain timing. Where drafting pays, each of them
-// costs time: on the 4B model at alpha 0.95 a plain step took 25 % longer per
-// token than 3 drafts.
+// costs time: on the 4B model at alpha 0.95 a plain step took about 25 % longer
+// per token than 3 drafts.
 constexpr int64_t k_plain_before_probe = 2;
 // Drafting must promise this much over plain decoding before it is chosen, so
 // that estimation noise does not make the session slower than plain decoding.
@@ -130,9 +130,9 @@ double depth_controller::verify_seconds(int32_t n_tokens) const {
 // k_retry_ratio times the cheapest other width per extra token, may have been
 // timed during a slow moment, so it gets the untimed guess and another try.
 // Without the retry, one slow pass over 4 tokens kept the 4B model at alpha
-// 0.95 drafting 1 token for the rest of a generation, 15 % slower than 3
-// drafts. Widths timed in line with the others are not retried. On that CPU
-// the cost per extra token differed by up to a third between widths, and
+// 0.95 drafting 1 token for the rest of a generation, about 15 % slower
+// than 3 drafts. Widths timed in line with the others are not retried. On
+// that CPU the cost per extra token differed by up to a third between widths, and
 // retrying every width timed fewer than three times cost about 1 % of a
 // generation.
 double depth_controller::verify_extra_seconds(int32_t n_tokens) const {
