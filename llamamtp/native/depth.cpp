@@ -132,9 +132,9 @@ double depth_controller::verify_seconds(int32_t n_tokens) const {
 // Without the retry, one slow pass over 4 tokens kept the 4B model at alpha
 // 0.95 drafting 1 token for the rest of a generation, about 15 % slower
 // than 3 drafts. Widths timed in line with the others are not retried. On
-// that CPU the cost per extra token differed by up to a third between widths, and
-// retrying every width timed fewer than three times cost about 1 % of a
-// generation.
+// that CPU the cost per extra token differed by up to a third between
+// widths, and retrying every width timed fewer than three times cost about
+// 1 % of a generation.
 double depth_controller::verify_extra_seconds(int32_t n_tokens) const {
     if (n_tokens <= 1) {
         return 0.0;
