@@ -155,6 +155,22 @@ def cpu_4b_verify(n_tokens: int) -> float:
     return CPU_VERIFY_1 * (1.0, 1.75, 2.6, 2.8, 3.7)[n_tokens - 1]
 
 
+def test_slowdown_of_the_machine_keeps_depth() -> None:
+    # 3 drafts the fastest depth, 4 drafts about 6 % slower. Then every pass
+    # takes 20 % longer, as when other work shares the CPU. The depths timed
+    # before the slowdown must not look faster than the one timed during it.
+    speed = {"factor": 1.0}
+
+    def verify(n_tokens: int) -> float:
+        return cpu_4b_verify(n_tokens) * speed["factor"]
+
+    with DepthController(4) as controller:
+        run(controller, 60, 1.0, verify, draft=CPU_VERIFY_1 / 8)
+        speed["factor"] = 1.2
+        depths = run(controller, 60, 1.0, verify, draft=CPU_VERIFY_1 / 8)
+    assert depths.count(3) >= 58
+
+
 def test_fully_accepted_drafts_keep_drafting() -> None:
     # Drafting gains only at high acceptance here, so the first probes leave
     # the estimate short of a gain. While every draft is accepted, the

@@ -3,6 +3,7 @@
 #include "depth.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace {
 
@@ -71,6 +72,18 @@ constexpr double k_max_plain_ratio = 4.0;
 // average by at most the weight. n counts value too.
 constexpr int64_t k_min_observations = 3;
 constexpr double k_max_outlier_ratio = 2.0;
+// The machine's speed drifts: on a 2-core CPU host, target passes of every
+// width took about 14 % longer for stretches of tens of steps. A slowdown
+// seen only at the depth in use made the other depths, timed earlier, look
+// faster, and the controller switched to them at a loss. So target pass
+// timings are kept relative to a speed factor, which follows every pass of
+// a width timed at least k_speed_min_timings times (fewer give no estimate
+// to compare with). In log terms the factor moves k_speed_weight of the way
+// to what the pass implies; the width's own estimate then takes the pass
+// relative to the new factor, so a lasting change of speed moves the factor
+// and barely the estimates.
+constexpr int64_t k_speed_min_timings = 5;
+constexpr double k_speed_weight = 0.5;
 
 double blend(double average, double value, int64_t n) {
     value = std::max(0.0, value);
@@ -113,7 +126,15 @@ double depth_controller::acceptance(int32_t position) const {
 // the plain step was still slow (pages faulting in) shrinks with it.
 
 double depth_controller::verify_seconds(int32_t n_tokens) const {
-    return verify_base_ + verify_extra_seconds(n_tokens);
+    return time_scale_ * (verify_base_ + verify_extra_seconds(n_tokens));
+}
+
+void depth_controller::track_speed(double seconds, double estimate, int64_t n_timed) {
+    if (n_timed < k_speed_min_timings || estimate <= 0.0) {
+        return;
+    }
+    const double ratio = std::clamp(seconds / (time_scale_ * estimate), 1.0 / k_max_outlier_ratio, k_max_outlier_ratio);
+    time_scale_ *= std::pow(ratio, k_speed_weight);
 }
 
 // Estimate the seconds a target pass over n_tokens costs beyond a single-token
@@ -159,11 +180,11 @@ double depth_controller::verify_extra_seconds(int32_t n_tokens) const {
 }
 
 double depth_controller::catchup_seconds(int32_t n_tokens) const {
-    return n_tokens * bounded(catchup_per_token_, verify_base_, k_max_catchup_ratio);
+    return n_tokens * bounded(catchup_per_token_, verify_seconds(1), k_max_catchup_ratio);
 }
 
 double depth_controller::draft_seconds() const {
-    return bounded(draft_per_token_, verify_base_, k_max_draft_ratio);
+    return bounded(draft_per_token_, verify_seconds(1), k_max_draft_ratio);
 }
 
 double depth_controller::expected_tokens(int32_t depth) const {
@@ -215,7 +236,7 @@ bool depth_controller::drafting_could_pay() const {
     // Every draft accepted, verify passes as cheap as a single token and no
     // catch-up: the best case (each position is still sampled). When even that
     // loses to plain decoding, a probe cannot help.
-    const double seconds = verify_base_ + max_depth_ * draft_seconds() + (max_depth_ + 1) * sample_per_token_;
+    const double seconds = verify_seconds(1) + max_depth_ * draft_seconds() + (max_depth_ + 1) * sample_per_token_;
     return seconds <= 0.0 || (max_depth_ + 1) / seconds > expected_rate(0) * k_margin;
 }
 
@@ -311,9 +332,11 @@ void depth_controller::observe_step(int32_t drafted, int32_t accepted, double t_
     if (drafted == 0) {
         // Warm-up steps (the first of each kind) only count toward the step counter.
         if (plain_seen_++ > 0) {
+            const double seconds = bounded(t_verify, verify_seconds(1), k_max_plain_ratio);
+            track_speed(seconds, verify_base_, n_plain_timed_);
             n_plain_timed_++;
             n_sample_timed_++;
-            verify_base_ = blend(verify_base_, bounded(t_verify, verify_base_, k_max_plain_ratio), n_plain_timed_);
+            verify_base_ = blend(verify_base_, seconds / time_scale_, n_plain_timed_);
             sample_per_token_ = blend(sample_per_token_, t_sample / n_sampled, n_sample_timed_);
         }
         return;
@@ -327,15 +350,17 @@ void depth_controller::observe_step(int32_t drafted, int32_t accepted, double t_
         n_draft_timed_++;
         n_sample_timed_++;
         sample_per_token_ = blend(sample_per_token_, t_sample / n_sampled, n_sample_timed_);
-        const double draft = bounded(t_draft / drafted, verify_base_, k_max_draft_ratio);
+        const double draft = bounded(t_draft / drafted, verify_seconds(1), k_max_draft_ratio);
         draft_per_token_ = blend(draft_per_token_, draft, ++n_draft_observed_);
-        const double extra = bounded(std::max(0.0, t_verify - verify_base_), verify_base_ * drafted,
+        // Relative to the speed factor, like verify_base_.
+        track_speed(t_verify, verify_base_ + verify_extra_[n_tokens], n_verify_extra_[n_tokens]);
+        const double extra = bounded(std::max(0.0, t_verify / time_scale_ - verify_base_), verify_base_ * drafted,
                                      k_max_extra_token_ratio);
         verify_extra_[n_tokens] = blend(verify_extra_[n_tokens], extra, ++n_verify_extra_[n_tokens]);
         // The catch-up of a step covers its n_tokens (an idle lag is flushed and timed apart).
-        const double catchup = bounded(t_catchup / n_tokens, verify_base_, k_max_catchup_ratio);
+        const double catchup = bounded(t_catchup / n_tokens, verify_seconds(1), k_max_catchup_ratio);
         catchup_per_token_ = blend(catchup_per_token_, catchup, n_draft_timed_);
-        seconds = drafted * draft + verify_base_ + extra + n_tokens * catchup + t_sample;
+        seconds = drafted * draft + time_scale_ * (verify_base_ + extra) + n_tokens * catchup + t_sample;
     }
 
     // Position j (1-based) was tried if all before it were accepted.

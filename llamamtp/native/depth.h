@@ -43,6 +43,9 @@ private:
     double expected_tokens(int32_t depth) const;
     double step_seconds(int32_t depth) const;
     double verify_extra_seconds(int32_t n_tokens) const;
+    // Follow the machine's speed from a target pass of the given seconds whose
+    // estimate, relative to time_scale_, is estimate after n_timed timings.
+    void track_speed(double seconds, double estimate, int64_t n_timed);
     double best_case_rate(int32_t depth) const;  // tokens per second if every draft is accepted
     // True when the current estimates promise a gain at some depth.
     bool drafting_pays() const;
@@ -65,8 +68,10 @@ private:
     std::vector<double> attempted_;
     std::vector<double> accepted_;
 
-    // Cost model: a target pass over n tokens costs verify_base + verify_extra_seconds(n),
-    // an MTP catch-up pass over n tokens n * catchup_per_token.
+    // Cost model: a target pass over n tokens costs
+    // time_scale * (verify_base + verify_extra_seconds(n)), an MTP catch-up pass
+    // over n tokens n * catchup_per_token. time_scale follows the machine's speed.
+    double time_scale_ = 1.0;
     double verify_base_ = 0.0;
     // Indexed by batch width (2 .. max_depth + 1): seconds beyond verify_base_, and timings seen.
     std::vector<double> verify_extra_;
