@@ -129,7 +129,7 @@ def test_accepted_probe_probes_deeper() -> None:
     with DepthController(4) as controller:
         depths = run(controller, N_PLAIN_FIRST + 20, 1.0, verify, draft=CPU_VERIFY_1 / 10)
         assert depths[N_PLAIN_FIRST : N_PLAIN_FIRST + 2] == [1, 2]
-        assert min(depths[N_PLAIN_FIRST + 2 :]) >= 2
+        assert 0 not in depths[N_PLAIN_FIRST:]
 
 
 def test_slow_width_timing_retried() -> None:
@@ -143,6 +143,22 @@ def test_slow_width_timing_retried() -> None:
         factor = 1.6 if slow.get(n_tokens, 0) > 0 else 1.0
         slow[n_tokens] = slow.get(n_tokens, 0) - 1
         return cpu_4b_verify(n_tokens) * factor
+
+    with DepthController(4) as controller:
+        depths = run(controller, 60, 1.0, verify, draft=CPU_VERIFY_1 / 8)
+    assert depths[-20:].count(3) >= 18
+
+
+def test_near_tie_settled_on_more_than_one_timing() -> None:
+    # All drafts accepted, 3 drafts about 4 % faster than 2. The first pass
+    # over 4 tokens ran 12 % slow: not enough to count as an outlier, enough
+    # to make 2 drafts look faster. The controller times 3 drafts again.
+    slow = {4: 1}
+
+    def verify(n_tokens: int) -> float:
+        factor = 1.12 if slow.get(n_tokens, 0) > 0 else 1.0
+        slow[n_tokens] = slow.get(n_tokens, 0) - 1
+        return CPU_VERIFY_1 * (1.0, 1.6, 2.0, 2.5, 3.6)[n_tokens - 1] * factor
 
     with DepthController(4) as controller:
         depths = run(controller, 60, 1.0, verify, draft=CPU_VERIFY_1 / 8)
