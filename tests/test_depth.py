@@ -149,7 +149,7 @@ def test_slow_width_timing_retried() -> None:
     assert depths[-20:].count(3) >= 18
 
 
-def test_near_tie_settled_on_more_than_one_timing() -> None:
+def test_near_tie_timed_again() -> None:
     # All drafts accepted, 3 drafts about 4 % faster than 2. The first pass
     # over 4 tokens ran 12 % slow: not enough to count as an outlier, enough
     # to make 2 drafts look faster. The controller times 3 drafts again.
@@ -171,7 +171,7 @@ def cpu_4b_verify(n_tokens: int) -> float:
     return CPU_VERIFY_1 * (1.0, 1.75, 2.6, 2.8, 3.7)[n_tokens - 1]
 
 
-def test_slowdown_of_the_machine_keeps_depth() -> None:
+def test_machine_slowdown_keeps_depth() -> None:
     # 3 drafts the fastest depth, 4 drafts about 6 % slower. Then every pass
     # takes 20 % longer, as when other work shares the CPU. The depths timed
     # before the slowdown must not look faster than the one timed during it.

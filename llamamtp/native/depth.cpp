@@ -82,7 +82,7 @@ constexpr double k_max_outlier_ratio = 2.0;
 // timings are kept relative to a speed factor, which follows every pass of
 // a width timed at least k_speed_min_timings times (fewer give no estimate
 // to compare with). In log terms the factor moves k_speed_weight of the way
-// to what the pass implies; the width's own estimate then takes the pass
+// to what the pass implies. The width's own estimate then takes the pass
 // relative to the new factor, so a lasting change of speed moves the factor
 // and barely the estimates.
 constexpr int64_t k_speed_min_timings = 5;
@@ -294,7 +294,7 @@ int32_t depth_controller::choose(int32_t limit) {
         // Once every depth has been timed, depths timed once or twice are
         // judged with the discount of verify_extra_seconds (before that, the
         // untimed ones are tried first). A depth chosen only thanks to that
-        // discount gets no switch margin at the next choice: otherwise the
+        // discount gets no switch margin at the next choice. Otherwise the
         // probes, which time each depth once, led through depths 4, 3, 2 and
         // 1 in turn and left the session at the last one tried.
         if (in_drafted_run_) {
