@@ -132,18 +132,24 @@ def test_accepted_probe_probes_deeper() -> None:
         assert 0 not in depths[N_PLAIN_FIRST:]
 
 
+def slow_first_passes(verify, factor: float, widths: set[int]):
+    """Return ``verify`` with the first pass of each width in ``widths`` ``factor`` times slower."""
+    seen: set[int] = set()
+
+    def slowed(n_tokens: int) -> float:
+        first = n_tokens in widths and n_tokens not in seen
+        seen.add(n_tokens)
+        return verify(n_tokens) * (factor if first else 1.0)
+
+    return slowed
+
+
 def test_slow_width_timing_retried() -> None:
     # All drafts accepted, 3 drafts the fastest depth. The first pass over 4
     # tokens (3 drafts) and over 5 tokens ran 60 % slow, as when other work
     # held the CPU. Judged on that one timing, another depth would look best
     # for the rest of the generation. The controller tries 3 drafts again.
-    slow = {4: 1, 5: 1}
-
-    def verify(n_tokens: int) -> float:
-        factor = 1.6 if slow.get(n_tokens, 0) > 0 else 1.0
-        slow[n_tokens] = slow.get(n_tokens, 0) - 1
-        return cpu_4b_verify(n_tokens) * factor
-
+    verify = slow_first_passes(cpu_4b_verify, 1.6, {4, 5})
     with DepthController(4) as controller:
         depths = run(controller, 60, 1.0, verify, draft=CPU_VERIFY_1 / 8)
     assert depths[-20:].count(3) >= 18
@@ -153,13 +159,10 @@ def test_near_tie_timed_again() -> None:
     # All drafts accepted, 3 drafts about 4 % faster than 2. The first pass
     # over 4 tokens ran 12 % slow: not enough to count as an outlier, enough
     # to make 2 drafts look faster. The controller times 3 drafts again.
-    slow = {4: 1}
+    def near_tie_verify(n_tokens: int) -> float:
+        return CPU_VERIFY_1 * (1.0, 1.6, 2.0, 2.5, 3.6)[n_tokens - 1]
 
-    def verify(n_tokens: int) -> float:
-        factor = 1.12 if slow.get(n_tokens, 0) > 0 else 1.0
-        slow[n_tokens] = slow.get(n_tokens, 0) - 1
-        return CPU_VERIFY_1 * (1.0, 1.6, 2.0, 2.5, 3.6)[n_tokens - 1] * factor
-
+    verify = slow_first_passes(near_tie_verify, 1.12, {4})
     with DepthController(4) as controller:
         depths = run(controller, 60, 1.0, verify, draft=CPU_VERIFY_1 / 8)
     assert depths[-20:].count(3) >= 18

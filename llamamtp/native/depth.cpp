@@ -48,8 +48,8 @@ constexpr double k_probe_budget = 100.0;
 // many times the cheapest other width per extra token, is tried again (see
 // verify_extra_seconds).
 constexpr double k_retry_ratio = 1.5;
-// How much cheaper a width timed only once looks when depths are compared
-// within a drafted run (see verify_extra_seconds).
+// How much cheaper per extra token a width timed only once looks when depths
+// are compared within a drafted run (see verify_extra_seconds).
 constexpr double k_explore_discount = 0.15;
 // Bounds on a single timing, as multiples of the plain step's estimate: the
 // first passes after loading a model fault its pages in and can take many
@@ -160,12 +160,11 @@ void depth_controller::track_speed(double seconds, double estimate, int64_t n_ti
 // widths, and retrying every width timed fewer than three times cost about
 // 1 % of a generation.
 //
-// With explore set, a width timed once or twice looks cheaper, by
-// k_explore_discount / sqrt(timings) of its estimate, when depths are
-// compared within a drafted run: a near tie is then settled on more than one
-// timing. On the 4B model at alpha 0.95, one pass over 4 tokens timed at
-// 347 ms (most took 320 to 330) kept the session at 2 drafts for 39 steps,
-// about 9 % slower than 3 drafts.
+// With explore set, the extra cost of a width timed once or twice shrinks by
+// k_explore_discount / sqrt(timings). Drafted depths are compared that way, so
+// a near tie is settled on more than one timing. Without it, on the 4B model
+// at alpha 0.95, one pass over 4 tokens timed at 347 ms (most took 320 to 330)
+// kept the session at 2 drafts for 39 steps, about 9 % slower than 3 drafts.
 double depth_controller::verify_extra_seconds(int32_t n_tokens, bool explore) const {
     if (n_tokens <= 1) {
         return 0.0;
@@ -312,17 +311,18 @@ int32_t depth_controller::choose(int32_t limit) {
             double best_settled = 0.0;
             int32_t settled = 0;
             for (int32_t d = 1; d <= limit; d++) {
-                if (expected_rate(d) <= plain) {
+                const double rate = expected_rate(d);
+                if (rate <= plain) {
                     continue;
                 }
                 const double margin = keep && d == last_depth_ ? k_switch_margin : 1.0;
-                const double rate = expected_rate(d, explore) * margin;
-                if (rate > best) {
-                    best = rate;
+                const double explored_rate = expected_rate(d, explore) * margin;
+                if (explored_rate > best) {
+                    best = explored_rate;
                     depth = d;
                 }
-                if (expected_rate(d) * margin > best_settled) {
-                    best_settled = expected_rate(d) * margin;
+                if (rate * margin > best_settled) {
+                    best_settled = rate * margin;
                     settled = d;
                 }
             }
@@ -390,7 +390,7 @@ void depth_controller::observe_step(int32_t drafted, int32_t accepted, double t_
         sample_per_token_ = blend(sample_per_token_, t_sample / n_sampled, n_sample_timed_);
         const double draft = bounded(t_draft / drafted, verify_seconds(1), k_max_draft_ratio);
         draft_per_token_ = blend(draft_per_token_, draft, ++n_draft_observed_);
-        // Relative to the speed factor, like verify_base_.
+        // Like verify_base_, the extra cost is kept relative to the speed factor.
         track_speed(t_verify, verify_base_ + verify_extra_[n_tokens], n_verify_extra_[n_tokens]);
         const double extra = bounded(std::max(0.0, t_verify / time_scale_ - verify_base_), verify_base_ * drafted,
                                      k_max_extra_token_ratio);

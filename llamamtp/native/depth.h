@@ -36,7 +36,8 @@ public:
     double draft_seconds() const;
     double catchup_seconds(int32_t n_tokens) const;
     double sample_seconds() const { return sample_per_token_; }
-    // Tokens per second; explore: as judged between drafted depths (see verify_extra_seconds).
+    // Expected tokens per second at depth. With explore, the rate used to
+    // compare drafted depths (see verify_extra_seconds).
     double expected_rate(int32_t depth, bool explore = false) const;
     const std::vector<int64_t> & histogram() const { return histogram_; }
 
@@ -44,8 +45,8 @@ private:
     double expected_tokens(int32_t depth) const;
     double step_seconds(int32_t depth, bool explore = false) const;
     double verify_extra_seconds(int32_t n_tokens, bool explore = false) const;
-    // Follow the machine's speed from a target pass of the given seconds whose
-    // estimate, relative to time_scale_, is estimate after n_timed timings.
+    // Update time_scale_ from a target pass that took seconds. estimate is the
+    // pass's cost relative to time_scale_, from n_timed earlier timings of its width.
     void track_speed(double seconds, double estimate, int64_t n_timed);
     double best_case_rate(int32_t depth) const;  // tokens per second if every draft is accepted
     // True when the current estimates promise a gain at some depth.
@@ -56,7 +57,7 @@ private:
 
     int32_t max_depth_;
     int32_t last_depth_ = 0;
-    bool explored_ = false;  // last_depth_ won only through the discount of verify_extra_seconds
+    bool explored_ = false;  // true when last_depth_ won only through the discount of verify_extra_seconds
     bool probing_ = false;
     int64_t steps_at_zero_ = 0;
     int64_t probe_interval_;
