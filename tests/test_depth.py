@@ -200,6 +200,26 @@ def test_fully_accepted_drafts_keep_drafting() -> None:
     assert 0 not in depths[N_PLAIN_FIRST:]
 
 
+@pytest.mark.parametrize("rejected_step", [N_PLAIN_FIRST + 2, N_PLAIN_FIRST + 3])
+def test_early_rejection_keeps_drafting(rejected_step: int) -> None:
+    # Every draft is accepted but those of one early step (the probe at 3
+    # drafts, or the first step at 4). Judged on so few drafts, the
+    # acceptance estimate falls below what drafting needs to pay; one
+    # rejection must not stop drafting for the rest of the generation.
+    draft = CPU_VERIFY_1 / 8
+    depths = []
+    with DepthController(4) as controller:
+        for step in range(40):
+            depth = controller.choose()
+            accepted = 0 if step == rejected_step else depth
+            catchup = (depth + 1) * CATCHUP if depth else 0.0
+            sample = (accepted + 1) * SAMPLE
+            verify = cpu_4b_verify(depth + 1)
+            controller.observe(depth, accepted, depth * draft, verify, catchup, sample)
+            depths.append(depth)
+    assert 0 not in depths[N_PLAIN_FIRST:]
+
+
 def test_losing_runs_cost_about_one_percent() -> None:
     # At acceptance 0.75 drafting loses on this CPU, yet accepted probes lead
     # to deeper ones: the time those drafted runs lose stays near 1 / 100 of

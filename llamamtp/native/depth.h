@@ -31,7 +31,10 @@ public:
     bool probing() const { return probing_; }
 
     // Estimates, for the statistics.
-    double acceptance(int32_t position) const;  // P(draft at position accepted | earlier ones were), 1-based
+    // P(draft at position accepted | earlier ones were), 1-based. With
+    // n_errors > 0, the pooled estimate behind it is taken that many
+    // standard errors higher.
+    double acceptance(int32_t position, double n_errors = 0.0) const;
     double verify_seconds(int32_t n_tokens) const;
     double draft_seconds() const;
     double catchup_seconds(int32_t n_tokens) const;
@@ -42,7 +45,12 @@ public:
     const std::vector<int64_t> & histogram() const { return histogram_; }
 
 private:
-    double expected_tokens(int32_t depth) const;
+    double expected_tokens(int32_t depth, double n_errors = 0.0) const;
+    // The rate at depth with the acceptance k_hope_errors standard errors higher.
+    double optimistic_rate(int32_t depth) const;
+    // True while the drafted run is within its loss allowance and some
+    // depth's optimistic rate beats plain decoding.
+    bool drafting_may_pay() const;
     double step_seconds(int32_t depth, bool explore = false) const;
     double verify_extra_seconds(int32_t n_tokens, bool explore = false) const;
     // Update time_scale_ from a target pass that took seconds. estimate is the
