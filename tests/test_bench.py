@@ -57,3 +57,26 @@ def test_paired_ratio_matches_rounds() -> None:
     del program.runs[2]  # a failed run leaves a round without a partner
     assert paired_ratio(program, reference) == pytest.approx(0.9)
     assert paired_ratio(Program("llamamtp", "auto"), reference) is None
+
+
+SIMULATION = Path(__file__).resolve().parent.parent / "benchmarks" / "depth_simulation.py"
+
+
+def run_simulation(*args: str) -> str:
+    command = [sys.executable, str(SIMULATION), "--texts", "4", "--n-tokens", "64", *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_depth_simulation_rejected_drafts_stay_plain() -> None:
+    out = run_simulation("--costs", "tiny", "--alpha", "0")
+    assert "auto ÷ fastest fixed (0)" in out
+    histogram = json.loads(out.split("steps per depth chosen by auto:")[1])
+    assert histogram[0] >= 0.9 * sum(histogram)
+
+
+def test_depth_simulation_oracle_texts(oracle_tiny_path: Path) -> None:
+    out = run_simulation("--costs", "4B", "--oracle", str(oracle_tiny_path))
+    for name in ("plain", "1 draft", "4 drafts", "auto"):
+        assert f"{name}:" in out

@@ -1,0 +1,189 @@
+"""Run the automatic depth's controller on simulated generations, many per second.
+
+A benchmark of ``auto`` on a 2-core machine needs half an hour for five
+rounds, and one round can differ from the next by 10 %. This script drives the
+real native controller (``llamamtp.depth.DepthController``) through
+generations whose step costs come from measured benchmark rows and whose
+accepted drafts come from an oracle model's cycle (or from random texts at a
+given acceptance). Each generation also runs at plain decoding and at every
+fixed depth on the same text, so the script reports what ``auto`` gives up
+against the best fixed choice. It was used to tune the controller's
+constants. Its results guide a change, and the benchmark
+(``python -m llamamtp.bench``) judges it.
+
+    python benchmarks/depth_simulation.py --costs 4B --alpha 0.95 --texts 60
+    python benchmarks/depth_simulation.py --costs 4B --oracle oracle-4B-a0.95-Q4_K_M.gguf
+
+With ``--oracle``, text 0 is the benchmark's own text: the prompt's last token
+lies outside the cycle, so the generation starts at the cycle's first token.
+The other texts start further along the cycle, as prompts ending in a cycle
+token would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from llamamtp.depth import DepthController
+
+
+@dataclass(frozen=True)
+class StepCosts:
+    """Seconds of the parts of a step.
+
+    Attributes:
+        verify: a target pass over 1, 2, ... tokens (up to the deepest depth + 1).
+        draft: one drafted token.
+        catchup: the MTP context's catch-up, per token of a drafted step.
+        sample: choosing one token.
+    """
+
+    verify: tuple[float, ...]
+    draft: float
+    catchup: float = 0.001
+    sample: float = 0.0002
+
+
+# Fitted to the fixed-depth rows of docs/benchmarks.md (2 CPU threads): plain
+# decoding's tokens/s gives the single-token pass, each fixed depth's tokens/s
+# and accepted drafts per step give the cost of its step.
+COSTS = {
+    "4B": StepCosts(verify=(0.099, 0.165, 0.225, 0.283, 0.350), draft=0.010),
+    "0.8B": StepCosts(verify=(0.033, 0.059, 0.073, 0.074, 0.091), draft=0.017),
+    "tiny": StepCosts(verify=(0.002, 0.004, 0.0052, 0.0064, 0.0076), draft=0.0015),
+}
+
+
+def random_texts(alpha: float, n_texts: int, n_tokens: int, seed: int) -> list[set[int]]:
+    """Return texts whose drafts are each right with probability ``alpha``; see :func:`simulate`."""
+    rng = random.Random(seed)
+    return [{m for m in range(1, n_tokens + 8) if rng.random() > alpha} for _ in range(n_texts)]
+
+
+def oracle_texts(path: Path, n_texts: int, n_tokens: int) -> list[set[int]]:
+    """Return texts along an oracle model's cycle, text 0 from its start; see :func:`simulate`."""
+    from llamamtp.synthetic import read_oracle
+
+    oracle = read_oracle(path)
+    length = oracle.cycle_length
+    texts = []
+    for i in range(n_texts):
+        start = i * length // n_texts
+        # The draft of token m comes from token m - 1, right where the head agrees.
+        texts.append(
+            {m for m in range(1, n_tokens + 8) if not oracle.agree[(start + m - 1) % length]}
+        )
+    return texts
+
+
+def simulate(
+    program: int | str, wrong: set[int], n_tokens: int, costs: StepCosts, noise: float,
+    rng: random.Random, max_depth: int,
+) -> tuple[float, list[int]]:  # fmt: skip
+    """Generate ``n_tokens``; return tokens per second and the depth of every step.
+
+    ``program`` is a fixed depth (0 = plain) or ``"auto"``. ``wrong`` contains the
+    indices of the generated tokens whose draft is wrong. Every target pass
+    takes its cost times a log-normal factor of spread ``noise``; the first pass
+    of a generation takes 30 % longer, as after loading a model.
+    """
+    controller = DepthController(max_depth) if program == "auto" else None
+    produced = 0
+    seconds = 0.0
+    depths = []
+    while produced < n_tokens:
+        limit = max(0, min(max_depth, n_tokens - produced - 1))
+        depth = controller.choose(limit) if controller else min(int(program), limit)
+        accepted = 0
+        while accepted < depth and produced + accepted not in wrong:
+            accepted += 1
+        verify = costs.verify[depth] * rng.lognormvariate(0.0, noise)
+        if not depths:
+            verify *= 1.3
+        draft = depth * costs.draft
+        catchup = (depth + 1) * costs.catchup if depth else 0.0
+        sample = (accepted + 1) * costs.sample
+        seconds += draft + verify + catchup + sample
+        if controller:
+            controller.observe(depth, accepted, draft, verify, catchup, sample)
+        depths.append(depth)
+        produced += accepted + 1
+    if controller:
+        controller.close()
+    return produced / seconds, depths
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--costs",
+        choices=sorted(COSTS),
+        default="4B",
+        help="measured step costs to use (default: 4B)",
+    )
+    parser.add_argument(
+        "--alpha", type=float, default=0.95, help="draft acceptance of random texts (default: 0.95)"
+    )
+    parser.add_argument(
+        "--oracle", type=Path, help="take the texts from this oracle model's cycle instead"
+    )
+    parser.add_argument("--texts", type=int, default=60, help="texts to generate (default: 60)")
+    parser.add_argument(
+        "--n-tokens", type=int, default=128, help="tokens per generation (default: 128)"
+    )
+    parser.add_argument(
+        "--noise",
+        type=float,
+        default=0.05,
+        help="log-normal spread of target-pass timings (default: 0.05)",
+    )
+    parser.add_argument(
+        "--max-depth", type=int, default=4, help="deepest draft, in tokens (default: 4)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    args = parser.parse_args(argv)
+    if not 1 <= args.max_depth < len(COSTS[args.costs].verify):
+        parser.error(f"--max-depth must be in [1, {len(COSTS[args.costs].verify) - 1}]")
+
+    costs = COSTS[args.costs]
+    if args.oracle:
+        texts = oracle_texts(args.oracle, args.texts, args.n_tokens)
+    else:
+        texts = random_texts(args.alpha, args.texts, args.n_tokens, args.seed)
+    programs: list[int | str] = [*range(args.max_depth + 1), "auto"]
+    seconds = dict.fromkeys(programs, 0.0)
+    ratios = []
+    histogram = [0] * (args.max_depth + 1)
+    rng = random.Random(args.seed)
+    for wrong in texts:
+        rates = {}
+        for program in programs:
+            rate, depths = simulate(
+                program, wrong, args.n_tokens, costs, args.noise, rng, args.max_depth
+            )
+            rates[program] = rate
+            seconds[program] += args.n_tokens / rate
+            if program == "auto":
+                for depth in depths:
+                    histogram[depth] += 1
+        ratios.append(rates["auto"] / max(rates[p] for p in programs if p != "auto"))
+
+    total = args.n_tokens * len(texts)
+    for program in programs:
+        names = {"auto": "auto", 0: "plain", 1: "1 draft"}
+        name = names.get(program, f"{program} drafts")
+        print(f"{name:>9}: {total / seconds[program]:7.2f} tokens/s")
+    best = min((p for p in programs if p != "auto"), key=seconds.__getitem__)
+    print(f"auto ÷ fastest fixed ({best}), over all texts: {seconds[best] / seconds['auto']:.3f}")
+    print(f"auto ÷ fastest fixed of each text: median {statistics.median(ratios):.3f}, "
+          f"lowest {min(ratios):.3f}")  # fmt: skip
+    print("steps per depth chosen by auto:", histogram)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
