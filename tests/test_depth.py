@@ -204,7 +204,7 @@ def test_fully_accepted_drafts_keep_drafting() -> None:
 def test_early_rejection_keeps_drafting(rejected_step: int) -> None:
     # Every draft is accepted but those of one early step (the probe at 3
     # drafts, or the first step at 4). Judged on so few drafts, the
-    # acceptance estimate falls below what drafting needs to pay; one
+    # acceptance estimate falls below what drafting needs to pay. One
     # rejection must not stop drafting for the rest of the generation.
     draft = CPU_VERIFY_1 / 8
     depths = []

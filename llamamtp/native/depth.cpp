@@ -322,13 +322,13 @@ int32_t depth_controller::choose(int32_t limit) {
         // on a loss, and the wait that followed kept the session plain for
         // over 100 steps. So a depth also qualifies when it would beat
         // plain decoding with the pooled acceptance one standard error above
-        // its estimate (drafting_may_pay), a bound that is loose only while
-        // the counts are few, and only until the run has lost
+        // its estimate (drafting_may_pay). That bound is loose only while the
+        // counts are few, and it holds only until the run has lost
         // k_loss_allowance plain steps' time. Depths are still ranked on the
-        // estimates themselves. In the simulation (60 texts of 128 tokens),
-        // auto took 0.954 of the fastest fixed depth's time without this
-        // rule and 0.978 with it; at alpha 0.75, where plain decoding is
-        // fastest, 0.988 and 0.983.
+        // estimates themselves. In benchmarks/depth_simulation.py (32 texts
+        // of 128 tokens along the oracle's cycle), auto took 0.934 of the
+        // fastest fixed depth's time without this rule and 0.959 with it.
+        // At alpha 0.75, where plain decoding is fastest, 0.987 and 0.984.
         //
         // Among depths that beat plain decoding, the current one stays unless
         // another promises k_switch_margin more: near ties otherwise flip
@@ -460,9 +460,10 @@ void depth_controller::observe_step(int32_t drafted, int32_t accepted, double t_
     // were all accepted is followed by a probe twice as deep (or as deep, at
     // the deepest), because a few accepted drafts are weak evidence against
     // the prior. There is no such probe when even a fully accepted draft
-    // would be slower than plain decoding. On a 4B model at alpha 0.95 (2 CPU threads), probes of 1, 2
-    // and 4 drafts, all accepted, left the estimate just below plain
-    // decoding, and backing off then cost 63 plain steps of 84.
+    // would be slower than plain decoding. On a 4B model at alpha 0.95 (2
+    // CPU threads), probes of 1, 2 and 4 drafts, all accepted, left the
+    // estimate just below plain decoding, and backing off then cost 63
+    // plain steps of 84.
     if (!drafting_pays() && !drafting_may_pay()) {
         const int32_t deeper = std::min(2 * drafted, max_depth_);
         if (accepted == drafted && best_case_rate(deeper) > expected_rate(0) * k_margin) {
