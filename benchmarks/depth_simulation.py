@@ -92,6 +92,9 @@ def simulate(
     of a generation takes 30 % longer, as after loading a model.
     """
     controller = DepthController(max_depth) if program == "auto" else None
+    if controller:
+        # A session that drafts times one drafting pass when it opens.
+        controller.observe_draft_pass(costs.draft)
     produced = 0
     seconds = 0.0
     depths = []
