@@ -88,8 +88,8 @@ def simulate(
 
     ``program`` is a fixed depth (0 = plain) or ``"auto"``. ``wrong`` contains the
     indices of the generated tokens whose draft is wrong. Every target pass
-    takes its cost times a log-normal factor of spread ``noise``; the first pass
-    of a generation takes 30 % longer, as after loading a model.
+    takes its cost times a log-normal factor of spread ``noise``. The first
+    pass of a generation takes 30 % longer, as after loading a model.
     """
     controller = DepthController(max_depth) if program == "auto" else None
     if controller:
@@ -149,12 +149,30 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     args = parser.parse_args(argv)
-    if not 1 <= args.max_depth < len(COSTS[args.costs].verify):
-        parser.error(f"--max-depth must be in [1, {len(COSTS[args.costs].verify) - 1}]")
+    # parser.error prints the message and exits with status 2.
+    deepest = len(COSTS[args.costs].verify) - 1
+    if not 1 <= args.max_depth <= deepest:
+        parser.error(
+            f"--max-depth must be in [1, {deepest}] (the widths that the {args.costs} costs "
+            f"cover), got {args.max_depth}"
+        )
+    if args.texts < 1 or args.n_tokens < 1:
+        parser.error(
+            f"--texts and --n-tokens must be at least 1, got {args.texts} and {args.n_tokens}"
+        )
+    if not 0.0 <= args.alpha <= 1.0:
+        parser.error(f"--alpha must be in [0, 1], got {args.alpha}")
+    if args.noise < 0.0:
+        parser.error(f"--noise must be 0 or more, got {args.noise}")
 
     costs = COSTS[args.costs]
     if args.oracle:
-        texts = oracle_texts(args.oracle, args.texts, args.n_tokens)
+        if not args.oracle.is_file():
+            parser.error(f"oracle model not found: {args.oracle}")
+        try:
+            texts = oracle_texts(args.oracle, args.texts, args.n_tokens)
+        except ValueError as error:
+            parser.error(f"{error}. Write one with 'python -m llamamtp.synthetic oracle'.")
     else:
         texts = random_texts(args.alpha, args.texts, args.n_tokens, args.seed)
     programs: list[int | str] = [*range(args.max_depth + 1), "auto"]

@@ -80,3 +80,11 @@ def test_depth_simulation_oracle_texts(oracle_tiny_path: Path) -> None:
     out = run_simulation("--costs", "4B", "--oracle", str(oracle_tiny_path))
     for name in ("plain", "1 draft", "4 drafts", "auto"):
         assert f"{name}:" in out
+
+
+def test_depth_simulation_bad_max_depth() -> None:
+    command = [sys.executable, str(SIMULATION), "--max-depth", "9"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 2
+    assert "--max-depth must be in [1, 4]" in result.stderr
+    assert "got 9" in result.stderr
