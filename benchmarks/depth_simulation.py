@@ -194,12 +194,13 @@ def main(argv: list[str] | None = None) -> int:
         ratios.append(rates["auto"] / max(rates[p] for p in programs if p != "auto"))
 
     total = args.n_tokens * len(texts)
+    names = {program: f"{program} drafts" for program in programs}
+    names.update({"auto": "auto", 0: "plain", 1: "1 draft"})
     for program in programs:
-        names = {"auto": "auto", 0: "plain", 1: "1 draft"}
-        name = names.get(program, f"{program} drafts")
-        print(f"{name:>9}: {total / seconds[program]:7.2f} tokens/s")
+        print(f"{names[program]:>9}: {total / seconds[program]:7.2f} tokens/s")
     best = min((p for p in programs if p != "auto"), key=seconds.__getitem__)
-    print(f"auto ÷ fastest fixed ({best}), over all texts: {seconds[best] / seconds['auto']:.3f}")
+    ratio = seconds[best] / seconds["auto"]
+    print(f"auto ÷ fastest fixed ({names[best]}), over all texts: {ratio:.3f}")
     print(f"auto ÷ fastest fixed of each text: median {statistics.median(ratios):.3f}, "
           f"lowest {min(ratios):.3f}")  # fmt: skip
     print("steps per depth chosen by auto:", histogram)

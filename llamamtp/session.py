@@ -99,8 +99,8 @@ class DepthStats:
         expected_rate: estimated tokens per second at each depth.
         verify_seconds: a target pass over one token.
         verify_seconds_per_token: each extra token in a target pass over 2
-            tokens. Until such a pass is timed, a guess from the other widths
-            or, before any, a whole pass.
+            tokens. Until such a pass is timed, it is guessed from the other
+            widths, or is a whole pass before any width is timed.
         draft_seconds_per_token: one MTP draft pass, at most ``verify_seconds``.
         catchup_seconds_per_token: mirroring one token into the MTP context.
         sample_seconds_per_token: sampling one position.

@@ -71,7 +71,7 @@ def run_simulation(*args: str) -> str:
 
 def test_depth_simulation_rejected_drafts_stay_plain() -> None:
     out = run_simulation("--costs", "tiny", "--alpha", "0")
-    assert "auto ÷ fastest fixed (0)" in out
+    assert "auto ÷ fastest fixed (plain)" in out
     histogram = json.loads(out.split("steps per depth chosen by auto:")[1])
     assert histogram[0] >= 0.9 * sum(histogram)
 

@@ -301,9 +301,9 @@ int32_t depth_controller::choose(int32_t limit) {
         // the wait before the next probe (end_drafted_run), which bounds what
         // such mistakes cost without preventing them. Positions deeper than
         // the current depth get no new counts either, so their estimates only
-        // fade toward the pooled one. A 512-token run of the 4B model at alpha
-        // 0.95 stayed at 1 draft for 78 steps, probably for that reason (the
-        // run was not traced).
+        // fade toward the pooled one. That is the likely reason why a
+        // 512-token run of the 4B model at alpha 0.95 stayed at 1 draft for 78
+        // steps, though no trace of that run confirms it.
         //
         // Plain steps bring no news about acceptance, so only a probe starts
         // a drafted run. Between probes the estimate crosses the margin only
@@ -455,8 +455,8 @@ void depth_controller::observe_step(int32_t drafted, int32_t accepted, double t_
     in_drafted_run_ = true;
     run_loss_seconds_ += seconds + lag_flush_seconds_ - n_sampled * step_seconds(0);
 
-    // While the estimates promise a gain, or may (see choose), drafting goes
-    // on and the run's end sets the next wait. Otherwise a step whose drafts
+    // While the estimates promise a gain, or still may (drafting_may_pay, see
+    // choose), drafting goes on and the run's end sets the next wait. Otherwise a step whose drafts
     // were all accepted is followed by a probe twice as deep (or as deep, at
     // the deepest), because a few accepted drafts are weak evidence against
     // the prior. There is no such probe when even a fully accepted draft
