@@ -148,6 +148,11 @@ def main(argv: list[str] | None = None) -> int:
         "--max-depth", type=int, default=4, help="deepest draft, in tokens (default: 4)"
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument(
+        "--per-text",
+        action="store_true",
+        help="also print, for each text, auto ÷ its fastest fixed depth and auto's depth per step",
+    )
     args = parser.parse_args(argv)
     # parser.error prints the message and exits with status 2.
     deepest = len(COSTS[args.costs].verify) - 1
@@ -180,8 +185,11 @@ def main(argv: list[str] | None = None) -> int:
     ratios = []
     histogram = [0] * (args.max_depth + 1)
     rng = random.Random(args.seed)
-    for wrong in texts:
+    names = {program: f"{program} drafts" for program in programs}
+    names.update({"auto": "auto", 0: "plain", 1: "1 draft"})
+    for index, wrong in enumerate(texts):
         rates = {}
+        auto_depths: list[int] = []
         for program in programs:
             rate, depths = simulate(
                 program, wrong, args.n_tokens, costs, args.noise, rng, args.max_depth
@@ -189,13 +197,16 @@ def main(argv: list[str] | None = None) -> int:
             rates[program] = rate
             seconds[program] += args.n_tokens / rate
             if program == "auto":
-                for depth in depths:
-                    histogram[depth] += 1
-        ratios.append(rates["auto"] / max(rates[p] for p in programs if p != "auto"))
+                auto_depths = depths
+        for depth in auto_depths:
+            histogram[depth] += 1
+        fastest = max((p for p in programs if p != "auto"), key=rates.__getitem__)
+        ratios.append(rates["auto"] / rates[fastest])
+        if args.per_text:
+            steps = "".join(str(depth) for depth in auto_depths)
+            print(f"text {index}: auto ÷ {names[fastest]} {ratios[-1]:.3f}, depths {steps}")
 
     total = args.n_tokens * len(texts)
-    names = {program: f"{program} drafts" for program in programs}
-    names.update({"auto": "auto", 0: "plain", 1: "1 draft"})
     for program in programs:
         print(f"{names[program]:>9}: {total / seconds[program]:7.2f} tokens/s")
     best = min((p for p in programs if p != "auto"), key=seconds.__getitem__)

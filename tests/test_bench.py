@@ -88,3 +88,14 @@ def test_depth_simulation_bad_max_depth() -> None:
     assert result.returncode == 2
     assert "--max-depth must be in [1, 4]" in result.stderr
     assert "got 9" in result.stderr
+
+
+def test_depth_simulation_per_text_lines() -> None:
+    out = run_simulation("--costs", "tiny", "--alpha", "0", "--per-text")
+    lines = [line for line in out.splitlines() if line.startswith("text ")]
+    assert len(lines) == 4
+    # Every draft is rejected, so plain decoding is each text's fastest fixed depth.
+    assert lines[0].startswith("text 0: auto ÷ plain ")
+    steps = lines[0].split("depths ")[1]
+    assert set(steps) <= set("01234")
+    assert len(steps) <= 64
