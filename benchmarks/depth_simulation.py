@@ -129,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         help="measured step costs to use (default: 4B)",
     )
     parser.add_argument(
-        "--alpha", type=float, default=0.95, help="draft acceptance of random texts (default: 0.95)"
+        "--alpha",
+        type=float,
+        help="draft acceptance of random texts (default: 0.95); not used with --oracle",
     )
     parser.add_argument(
         "--oracle", type=Path, help="take the texts from this oracle model's cycle instead"
@@ -165,21 +167,27 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(
             f"--texts and --n-tokens must be at least 1, got {args.texts} and {args.n_tokens}"
         )
-    if not 0.0 <= args.alpha <= 1.0:
+    if args.oracle and args.alpha is not None:
+        parser.error("--alpha sets the acceptance of random texts, so it has no effect with "
+                     "--oracle; drop one of them")  # fmt: skip
+    alpha = 0.95 if args.alpha is None else args.alpha
+    if not 0.0 <= alpha <= 1.0:
         parser.error(f"--alpha must be in [0, 1], got {args.alpha}")
-    if args.noise < 0.0:
-        parser.error(f"--noise must be 0 or more, got {args.noise}")
+    # A spread above 1 makes single passes tens of times slower or faster than
+    # their cost, and a large one overflows the log-normal draw.
+    if not 0.0 <= args.noise <= 1.0:
+        parser.error(f"--noise must be in [0, 1], got {args.noise}")
 
     costs = COSTS[args.costs]
     if args.oracle:
         if not args.oracle.is_file():
-            parser.error(f"oracle model not found: {args.oracle}")
+            parser.error(f"oracle model not found or not a file: {args.oracle}")
         try:
             texts = oracle_texts(args.oracle, args.texts, args.n_tokens)
         except ValueError as error:
             parser.error(f"{error}. Write one with 'python -m llamamtp.synthetic oracle'.")
     else:
-        texts = random_texts(args.alpha, args.texts, args.n_tokens, args.seed)
+        texts = random_texts(alpha, args.texts, args.n_tokens, args.seed)
     programs: list[int | str] = [*range(args.max_depth + 1), "auto"]
     seconds = dict.fromkeys(programs, 0.0)
     ratios = []

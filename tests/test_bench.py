@@ -90,6 +90,22 @@ def test_depth_simulation_bad_max_depth() -> None:
     assert "got 9" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--noise", "nan"], "--noise must be in [0, 1], got nan"),
+        (["--alpha", "2"], "--alpha must be in [0, 1], got 2.0"),
+        (["--oracle", ".", "--alpha", "0.5"], "no effect with --oracle"),
+        (["--oracle", "."], "oracle model not found or not a file: ."),
+    ],
+)
+def test_depth_simulation_bad_arguments(args: list[str], message: str) -> None:
+    command = [sys.executable, str(SIMULATION), *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
 def test_depth_simulation_per_text_lines() -> None:
     out = run_simulation("--costs", "tiny", "--alpha", "0", "--per-text")
     lines = [line for line in out.splitlines() if line.startswith("text ")]
