@@ -173,8 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     alpha = 0.95 if args.alpha is None else args.alpha
     if not 0.0 <= alpha <= 1.0:
         parser.error(f"--alpha must be in [0, 1], got {args.alpha}")
-    # A spread above 1 makes single passes tens of times slower or faster than
-    # their cost, and a large one overflows the log-normal draw.
+    # With a spread of 1, one pass in twenty already takes over 5 times its
+    # cost, and a much larger spread overflows the log-normal draw.
     if not 0.0 <= args.noise <= 1.0:
         parser.error(f"--noise must be in [0, 1], got {args.noise}")
 
