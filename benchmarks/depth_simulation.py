@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--alpha",
         type=float,
-        help="draft acceptance of random texts (default: 0.95); not used with --oracle",
+        help="draft acceptance of random texts (default: 0.95); cannot be combined with --oracle",
     )
     parser.add_argument(
         "--oracle", type=Path, help="take the texts from this oracle model's cycle instead"

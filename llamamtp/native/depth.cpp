@@ -456,10 +456,10 @@ void depth_controller::observe_step(int32_t drafted, int32_t accepted, double t_
     run_loss_seconds_ += seconds + lag_flush_seconds_ - n_sampled * step_seconds(0);
 
     // While the estimates promise a gain, or still may (drafting_may_pay, see
-    // choose), drafting goes on and the run's end sets the next wait. Otherwise a step whose drafts
-    // were all accepted is followed by a probe twice as deep (or as deep, at
-    // the deepest), because a few accepted drafts are weak evidence against
-    // the prior. There is no such probe when even a fully accepted draft
+    // choose), drafting goes on and the run's end sets the next wait.
+    // Otherwise a step whose drafts were all accepted is followed by a probe
+    // twice as deep (or as deep, at the deepest), because a few accepted
+    // drafts are weak evidence against the prior. There is no such probe when even a fully accepted draft
     // would be slower than plain decoding. On a 4B model at alpha 0.95 (2
     // CPU threads), probes of 1, 2 and 4 drafts, all accepted, left the
     // estimate just below plain decoding, and backing off then cost 63
