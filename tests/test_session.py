@@ -118,6 +118,25 @@ def test_generation_fills_context(models) -> None:
             session.step()
 
 
+@pytest.mark.parametrize("kind", ["qwen35", "qwen35moe", "oracle-0.75"])
+def test_plain_steps_between_drafted_steps(models, kind: str) -> None:
+    # Single-token target passes skip the recurrent snapshots. The drafted
+    # passes around them must still write theirs, because a rollback that
+    # restored a stale state would make the output drift from plain decoding.
+    model = models[kind]
+    tokens = prompt_tokens(model, "ordinary")
+    expected = reference(models, kind, "ordinary")[:60]
+    depths = [3, 0, 0, 2, 0, 1, 3, 3, 0]
+    actual: list[int] = []
+    with _session(model, 3) as session:
+        session.prefill(tokens)
+        while len(actual) < len(expected):
+            depth = depths[session.stats.n_steps % len(depths)]
+            actual += session.step(n_draft=depth, max_tokens=len(expected) - len(actual))
+        assert session.target.n_rs_seq == 3
+    assert_same_tokens(model, tokens, expected, actual)
+
+
 def test_max_tokens_is_exact(models) -> None:
     model = models["oracle-0.75"]
     with Session(model, n_draft=4, n_ctx=N_CTX, n_threads=1) as session:

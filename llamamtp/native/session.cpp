@@ -65,7 +65,7 @@ bool decode_chunk(llamamtp_session * s, const llama_token * tokens, int32_t n_to
             return false;
         }
     }
-    if (!process(s->ctx_tgt, s->batch_tgt, "target")) {
+    if (!decode_target(s, n_tokens)) {
         return false;
     }
     if (s->ctx_mtp != nullptr) {
@@ -128,7 +128,7 @@ bool warm_up_verify(llamamtp_session * s) {
     for (int32_t i = 0; i <= s->n_draft_max && ok; i++) {
         ok = batch_add(s->batch_tgt, 0, i, true, nullptr, 0);
     }
-    ok = ok && process(s->ctx_tgt, s->batch_tgt, "target");
+    ok = ok && decode_target(s, s->n_draft_max + 1);
     llama_memory_clear(memory, true);
     return ok;
 }
@@ -374,7 +374,7 @@ extern "C" int32_t llamamtp_session_verify(struct llamamtp_session * s, const ll
             return LLAMAMTP_ERR_DECODE;
         }
     }
-    const bool decoded = process(s->ctx_tgt, s->batch_tgt, "target");
+    const bool decoded = decode_target(s, n_tokens);
     s->stats.t_verify += seconds_since(start);
     if (!decoded) {
         return LLAMAMTP_ERR_DECODE;

@@ -106,6 +106,8 @@ void trim_lag(llamamtp_session * s, llama_pos pos);
 
 // session_rollback.cpp
 int32_t removable_after_pass(const llamamtp_session * s, int32_t n_tokens);
+// Decode batch_tgt (n_tokens) on the target context; see session_rollback.cpp.
+bool decode_target(llamamtp_session * s, int32_t n_tokens);
 bool remove_after(llamamtp_session * s, llama_pos pos);
 bool save_checkpoint(llamamtp_session * s);
 bool roll_back_to_checkpoint(llamamtp_session * s, const llama_token * tokens, int32_t n_keep);
