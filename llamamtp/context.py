@@ -135,6 +135,7 @@ class Context(NativeOwner):
 
     @property
     def n_rs_seq(self) -> int:
+        """Recurrent-state snapshots kept per sequence for rolling back drafts."""
         return lib.llama_n_rs_seq(self.ptr)
 
     def set_n_threads(self, n_threads: int, n_threads_batch: int | None = None) -> None:
