@@ -19,8 +19,8 @@ namespace session_internal {
 // pass of the same width, so each width keeps one setting. The setting is
 // restored after the pass, for llama_n_rs_seq and for later sessions on the
 // same context. On the 0.8B oracle (2 threads) the snapshots made a plain
-// step 0.7 to 0.9 ms (2 to 3 %) slower, which the automatic depth paid on
-// every step at depth 0.
+// step 2 to 5 % slower in three measurements, which the automatic depth paid
+// on every step at depth 0.
 // NOTE: this writes a field of llama.cpp's context (llama_context::cparams)
 // through its const getter. The hash-pinned llama.cpp of build.py has that
 // field, and a newer one may not.
