@@ -120,9 +120,8 @@ def test_generation_fills_context(models) -> None:
 
 @pytest.mark.parametrize("kind", ["qwen35", "qwen35moe", "oracle-0.75"])
 def test_plain_steps_between_drafted_steps(models, kind: str) -> None:
-    # Single-token target passes skip the recurrent snapshots. The drafted
-    # passes around them must still write theirs, because a rollback that
-    # restored a stale state would make the output drift from plain decoding.
+    # Single-token passes skip the recurrent snapshots, while drafted passes
+    # must still write them: a stale rollback would change the output.
     model = models[kind]
     tokens = prompt_tokens(model, "ordinary")
     expected = reference(models, kind, "ordinary")[:60]

@@ -459,11 +459,11 @@ void depth_controller::observe_step(int32_t drafted, int32_t accepted, double t_
     // choose), drafting goes on and the run's end sets the next wait.
     // Otherwise a step whose drafts were all accepted is followed by a probe
     // twice as deep (or as deep, at the deepest), because a few accepted
-    // drafts are weak evidence against the prior. There is no such probe when even a fully accepted draft
-    // would be slower than plain decoding. On a 4B model at alpha 0.95 (2
-    // CPU threads), probes of 1, 2 and 4 drafts, all accepted, left the
-    // estimate just below plain decoding, and backing off then cost 63
-    // plain steps of 84.
+    // drafts are weak evidence against the prior. There is no such probe
+    // when even a fully accepted draft would be slower than plain decoding.
+    // On a 4B model at alpha 0.95 (2 CPU threads), probes of 1, 2 and 4
+    // drafts, all accepted, left the estimate just below plain decoding, and
+    // backing off then cost 63 plain steps of 84.
     if (!drafting_pays() && !drafting_may_pay()) {
         const int32_t deeper = std::min(2 * drafted, max_depth_);
         if (accepted == drafted && best_case_rate(deeper) > expected_rate(0) * k_margin) {

@@ -11,19 +11,14 @@
 
 namespace session_internal {
 
-// Decode batch_tgt on the target context. A pass over one token leaves
-// nothing to remove (removable_after_pass returns 0), so it skips writing
-// the recurrent snapshots. llama.cpp reads n_rs_seq when it builds a pass's
-// graph, and with 0 the graph writes only the state that the next pass reads.
-// The memory keeps its n_rs_seq planes. llama.cpp reuses a graph only for a
-// pass of the same width, so each width keeps one setting. The setting is
-// restored after the pass, for llama_n_rs_seq and for later sessions on the
-// same context. On the 0.8B oracle (2 threads) the snapshots made a plain
-// step 2 to 5 % slower in three measurements, which the automatic depth paid
-// on every step at depth 0.
-// NOTE: this writes a field of llama.cpp's context (llama_context::cparams)
-// through its const getter. The hash-pinned llama.cpp of build.py has that
-// field, and a newer one may not.
+// Decode batch_tgt on the target context. A single-token pass leaves nothing
+// to remove (removable_after_pass returns 0), so its graph is built with
+// n_rs_seq 0 and writes no recurrent snapshots, only the state the next pass
+// reads. llama.cpp reuses a graph only for passes of the same width, so each
+// width keeps one setting, and the setting is restored after the pass. The
+// snapshots made a plain step of the 0.8B oracle 2 to 5 % slower (2 threads).
+// NOTE: this writes llama_context::cparams through its const getter. The
+// hash-pinned llama.cpp of build.py has that field, and a newer one may not.
 bool decode_target(llamamtp_session * s, int32_t n_tokens) {
     if (!s->has_snapshots || n_tokens > 1) {
         return process(s->ctx_tgt, s->batch_tgt, "target");
