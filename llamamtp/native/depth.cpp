@@ -67,18 +67,25 @@ constexpr double k_max_extra_token_ratio = 2.0;
 constexpr double k_max_catchup_ratio = 0.5;
 constexpr double k_max_plain_ratio = 4.0;
 
-// The smallest of the first few observations, then an average. The first
-// passes after loading a model can take many times longer than the rest, so
-// the minimum is the better early estimate. The minimum of a few noisy
-// timings is low, though, and a batch width timed only now and then kept it.
-// On the 4B model at alpha 0.95, passes over 5 tokens averaged about 350 ms
-// while their estimate stayed at 327 to 339 ms after 10 timings. So the
-// later observations count as in a plain mean, each at least k_time_weight,
-// until the average follows only the last ten or so and thereby lasting
-// changes. One observation counts as at most
-// k_max_outlier_ratio times the average, so a single preempted step moves the
-// average by at most the weight. n counts value too.
+// The first k_min_observations timings of an estimate give their mean, each
+// counted as at most k_max_early_ratio times the smallest of them: the first
+// passes after loading a model, or one pass while other work held the CPU,
+// can take many times longer than the rest. Later observations count as in
+// a plain mean, each at least k_time_weight, until the average follows only
+// the last ten or so and thereby lasting changes. One of them counts as at
+// most k_max_outlier_ratio times the average, so a single preempted step
+// moves the average by at most the weight. n counts value too, and early
+// holds the first timings.
+//
+// Until 8341ef3 the first timings gave their minimum. The minimum of a few
+// noisy timings is low, and a batch width timed only a few times kept that
+// bias while the width in use was timed at its true cost. On the 4B model
+// at alpha 0.95, runs of the benchmark's worker (15 of each, interleaved)
+// drafted 4 tokens on most steps in 5 runs with the minimum and 2 with the
+// mean, and reached 0.927 and 0.954 of 3 drafts (median per round).
 constexpr int64_t k_min_observations = 3;
+static_assert(k_min_observations == std::tuple_size<depth_controller::early_timings>::value);
+constexpr double k_max_early_ratio = 1.5;
 constexpr double k_max_outlier_ratio = 2.0;
 // The machine's speed drifts: on a 2-core CPU host, target passes of every
 // width took about 14 % longer for stretches of tens of steps. A slowdown
@@ -93,10 +100,19 @@ constexpr double k_max_outlier_ratio = 2.0;
 constexpr int64_t k_speed_min_timings = 5;
 constexpr double k_speed_weight = 0.5;
 
-double blend(double average, double value, int64_t n) {
+double blend(double average, double value, int64_t n, depth_controller::early_timings & early) {
     value = std::max(0.0, value);
     if (n <= k_min_observations) {
-        return n == 1 ? value : std::min(average, value);
+        early[n - 1] = value;
+        double lowest = early[0];
+        for (int64_t i = 1; i < n; i++) {
+            lowest = std::min(lowest, early[i]);
+        }
+        double sum = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            sum += std::min(early[i], k_max_early_ratio * lowest);
+        }
+        return sum / (double) n;
     }
     const double weight = std::max(k_time_weight, 1.0 / (double) n);
     return average + weight * (std::min(value, k_max_outlier_ratio * average) - average);
@@ -116,6 +132,7 @@ depth_controller::depth_controller(int32_t max_depth)
       accepted_(max_depth, 0.0),
       verify_extra_(max_depth + 2, 0.0),
       n_verify_extra_(max_depth + 2, 0),
+      early_extra_(max_depth + 2),
       histogram_(max_depth + 1, 0) {}
 
 double depth_controller::acceptance(int32_t position, double n_errors) const {
@@ -417,8 +434,8 @@ void depth_controller::observe_step(int32_t drafted, int32_t accepted, double t_
             track_speed(seconds, verify_base_, n_plain_timed_);
             n_plain_timed_++;
             n_sample_timed_++;
-            verify_base_ = blend(verify_base_, seconds / time_scale_, n_plain_timed_);
-            sample_per_token_ = blend(sample_per_token_, t_sample / n_sampled, n_sample_timed_);
+            verify_base_ = blend(verify_base_, seconds / time_scale_, n_plain_timed_, early_base_);
+            sample_per_token_ = blend(sample_per_token_, t_sample / n_sampled, n_sample_timed_, early_sample_);
         }
         return;
     }
@@ -430,17 +447,17 @@ void depth_controller::observe_step(int32_t drafted, int32_t accepted, double t_
     {
         n_draft_timed_++;
         n_sample_timed_++;
-        sample_per_token_ = blend(sample_per_token_, t_sample / n_sampled, n_sample_timed_);
+        sample_per_token_ = blend(sample_per_token_, t_sample / n_sampled, n_sample_timed_, early_sample_);
         const double draft = bounded(t_draft / drafted, verify_seconds(1), k_max_draft_ratio);
-        draft_per_token_ = blend(draft_per_token_, draft, ++n_draft_observed_);
+        draft_per_token_ = blend(draft_per_token_, draft, ++n_draft_observed_, early_draft_);
         // Like verify_base_, the extra cost is kept relative to the speed factor.
         track_speed(t_verify, verify_base_ + verify_extra_[n_tokens], n_verify_extra_[n_tokens]);
         const double extra = bounded(std::max(0.0, t_verify / time_scale_ - verify_base_), verify_base_ * drafted,
                                      k_max_extra_token_ratio);
-        verify_extra_[n_tokens] = blend(verify_extra_[n_tokens], extra, ++n_verify_extra_[n_tokens]);
+        verify_extra_[n_tokens] = blend(verify_extra_[n_tokens], extra, ++n_verify_extra_[n_tokens], early_extra_[n_tokens]);
         // The catch-up of a step covers its n_tokens (an idle lag is flushed and timed apart).
         const double catchup = bounded(t_catchup / n_tokens, verify_seconds(1), k_max_catchup_ratio);
-        catchup_per_token_ = blend(catchup_per_token_, catchup, n_draft_timed_);
+        catchup_per_token_ = blend(catchup_per_token_, catchup, n_draft_timed_, early_catchup_);
         seconds = drafted * draft + time_scale_ * (verify_base_ + extra) + n_tokens * catchup + t_sample;
     }
 
@@ -497,6 +514,7 @@ void depth_controller::end_drafted_run() {
 void depth_controller::observe_draft_pass(double seconds) {
     if (n_draft_observed_ < 1) {
         draft_per_token_ = seconds;
+        early_draft_[0] = seconds;
         draft_hint_seen_ = true;
         n_draft_observed_ = 1;
     }

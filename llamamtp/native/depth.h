@@ -3,11 +3,15 @@
 // and acceptance counts. Depth 0 is a plain decoding step.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
 class depth_controller {
 public:
+    // The first timings behind an estimate (see blend in depth.cpp).
+    using early_timings = std::array<double, 3>;
+
     // max_depth: the session's n_draft_max (>= 1).
     explicit depth_controller(int32_t max_depth);
 
@@ -87,6 +91,11 @@ private:
     // Indexed by batch width (2 .. max_depth + 1): seconds beyond verify_base_, and timings seen.
     std::vector<double> verify_extra_;
     std::vector<int64_t> n_verify_extra_;
+    std::vector<early_timings> early_extra_;
+    early_timings early_base_{};
+    early_timings early_draft_{};
+    early_timings early_catchup_{};
+    early_timings early_sample_{};
     double catchup_per_token_ = 0.0;
     double draft_per_token_ = 0.0;
     bool draft_hint_seen_ = false;
