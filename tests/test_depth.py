@@ -168,12 +168,11 @@ def test_near_tie_timed_again() -> None:
     assert depths[-20:].count(3) >= 18
 
 
-def test_noisy_first_timings_do_not_favour_a_width() -> None:
+def test_noisy_first_timings_averaged() -> None:
     # All drafts accepted, 3 drafts about 6 % faster than 4. The first three
     # passes over 5 tokens (4 drafts) took 0.9, 1.1 and 1.0 times their cost,
-    # as timing noise does; every other pass took its cost. Their minimum
-    # would make 4 drafts look faster than 3 for many steps; their mean does
-    # not.
+    # as timing noise does, and every other pass took its cost. Their minimum
+    # would make 4 drafts look faster than 3 for many steps, their mean not.
     factors = iter([0.9, 1.1, 1.0])
 
     def verify(n_tokens: int) -> float:

@@ -68,7 +68,7 @@ constexpr double k_max_catchup_ratio = 0.5;
 constexpr double k_max_plain_ratio = 4.0;
 
 // The first k_min_observations timings of an estimate give their mean, each
-// counted as at most k_max_early_ratio times the smallest of them: the first
+// counted as at most k_max_early_ratio times the smallest of them. The first
 // passes after loading a model, or one pass while other work held the CPU,
 // can take many times longer than the rest. Later observations count as in
 // a plain mean, each at least k_time_weight, until the average follows only
