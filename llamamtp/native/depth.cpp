@@ -77,7 +77,7 @@ constexpr double k_max_plain_ratio = 4.0;
 // moves the average by at most the weight. n counts value too, and early
 // holds the first timings.
 //
-// Until 8341ef3 the first timings gave their minimum. The minimum of a few
+// Before f45e480 the first timings gave their minimum. The minimum of a few
 // noisy timings is low, and a batch width timed only a few times kept that
 // bias while the width in use was timed at its true cost. On the 4B model
 // at alpha 0.95, runs of the benchmark's worker (15 of each, interleaved)
