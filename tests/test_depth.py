@@ -169,10 +169,9 @@ def test_near_tie_timed_again() -> None:
 
 
 def test_noisy_first_timings_averaged() -> None:
-    # All drafts accepted, 3 drafts about 6 % faster than 4. The first three
-    # passes over 5 tokens (4 drafts) took 0.9, 1.1 and 1.0 times their cost,
-    # as timing noise does, and every other pass took its cost. Their minimum
-    # would make 4 drafts look faster than 3 for many steps, their mean not.
+    # All drafts accepted, 3 drafts about 6 % faster than 4. Only the first
+    # three passes over 5 tokens (4 drafts) are noisy: 0.9, 1.1 and 1.0 times
+    # their cost. Their minimum makes 4 drafts look faster, their mean does not.
     factors = iter([0.9, 1.1, 1.0])
 
     def verify(n_tokens: int) -> float:

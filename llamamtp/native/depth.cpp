@@ -75,7 +75,7 @@ constexpr double k_max_plain_ratio = 4.0;
 // the last ten or so and thereby lasting changes. One of them counts as at
 // most k_max_outlier_ratio times the average, so a single preempted step
 // moves the average by at most the weight. n counts value too, and early
-// holds the first timings.
+// contains the first timings.
 //
 // Before f45e480 the first timings gave their minimum. The minimum of a few
 // noisy timings is low, and a batch width timed only a few times kept that
