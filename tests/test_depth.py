@@ -355,6 +355,21 @@ def test_limit_caps_depth() -> None:
         assert controller.choose(limit=0) == 0
 
 
+def test_short_budget_keeps_drafted_run() -> None:
+    # 1 draft is slower than plain decoding here and 3 drafts faster. With one
+    # token of max_tokens left the step is plain. The next generation of the
+    # same session must go on at 3 drafts, not time plain steps and probe again.
+    def verify(n_tokens: int) -> float:
+        return CPU_VERIFY_1 * (1.0, 1.85, 2.6, 2.8, 3.7)[n_tokens - 1]
+
+    draft = CPU_VERIFY_1 / 4
+    with DepthController(4) as controller:
+        assert run(controller, 40, 1.0, verify, draft=draft)[-10:] == [3] * 10
+        assert controller.choose(limit=1) == 0
+        controller.observe(0, 0, 0.0, verify(1), 0.0, SAMPLE)
+        assert run(controller, 10, 1.0, verify, draft=draft) == [3] * 10
+
+
 def test_acceptance_estimate_follows_observations() -> None:
     with DepthController(2) as controller:
         run(controller, 200, 0.9, gpu_verify)

@@ -360,6 +360,15 @@ int32_t depth_controller::choose(int32_t limit) {
         // discount gets no switch margin at the next choice. Otherwise the
         // probes, which time each depth once, led through depths 4, 3, 2 and
         // 1 in turn and left the session at the last one tried.
+        //
+        // A plain step taken only because the limit (the tokens left in
+        // max_tokens or in n_ctx) rules out every depth that pays keeps the
+        // drafted run. Ending it there made the next generation of the same
+        // session start with 6 to 8 plain steps and a probe at 1 draft. On the
+        // 4B model at alpha 0.95 that happened in 4 of 6 second generations,
+        // and the second generations reached a median of 0.96 of 3 drafts
+        // (1.00 with the run kept).
+        bool cut_short = false;
         if (in_drafted_run_) {
             const double plain = expected_rate(0);
             const bool keep = !explored_;
@@ -371,12 +380,16 @@ int32_t depth_controller::choose(int32_t limit) {
             double best_settled = 0.0;
             int32_t settled = 0;
             const bool may_pay = drafting_may_pay();
-            for (int32_t d = 1; d <= limit; d++) {
+            for (int32_t d = 1; d <= max_depth_; d++) {
                 const double rate = expected_rate(d);
                 if (rate <= plain && !(may_pay && optimistic_rate(d) > plain)) {
                     continue;
                 }
-                const double margin = keep && d == last_depth_ ? k_switch_margin : 1.0;
+                if (d > limit) {
+                    cut_short = true;
+                    continue;
+                }
+                const double margin = keep && d == drafted_depth_ ? k_switch_margin : 1.0;
                 const double explored_rate = expected_rate(d, explore) * margin;
                 if (explored_rate > best) {
                     best = explored_rate;
@@ -389,7 +402,7 @@ int32_t depth_controller::choose(int32_t limit) {
             }
             explored = depth != settled;
         }
-        if (depth == 0) {
+        if (depth == 0 && !cut_short) {
             if (in_drafted_run_) {
                 end_drafted_run();
             }
@@ -409,8 +422,11 @@ int32_t depth_controller::choose(int32_t limit) {
     }
 
     next_probe_depth_ = 0;
-    explored_ = explored && depth > 0;
     last_depth_ = depth;
+    if (depth > 0) {
+        explored_ = explored;
+        drafted_depth_ = depth;
+    }
     return depth;
 }
 

@@ -69,7 +69,10 @@ private:
 
     int32_t max_depth_;
     int32_t last_depth_ = 0;
-    bool explored_ = false;  // true when last_depth_ won only through the discount of verify_extra_seconds
+    // The depth of the last drafted step: plain steps forced by the limit
+    // leave it, so that the switch margin still favors it after them.
+    int32_t drafted_depth_ = 0;
+    bool explored_ = false;  // true when drafted_depth_ won only through the discount of verify_extra_seconds
     bool probing_ = false;
     int64_t steps_at_zero_ = 0;
     int64_t probe_interval_;
