@@ -1,0 +1,99 @@
+"""Time consecutive generations of one session: ``auto`` against a fixed depth.
+
+The benchmark (``python -m llamamtp.bench``) runs one generation per fresh
+process, so ``auto`` pays for its start every time: plain steps timed first,
+then each depth tried once. A notebook, a server or a ``Llama`` object keeps
+one session for many generations, and the controller keeps its estimates
+between them. This script opens, in one process and in alternating order, an
+``auto`` session and a session at a fixed depth. Each generates from the same
+prompt several times (``reset`` and ``prefill`` in between). It prints, per
+round and per generation, ``auto``'s tokens/s divided by the fixed depth's,
+and the steps ``auto`` spent at each depth in that generation.
+
+    python benchmarks/session_generations.py oracle-4B-a0.95-Q4_K_M.gguf --rounds 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+from llamamtp import Session
+from llamamtp.bench.harness import DEFAULT_PROMPT
+
+
+def generations(
+    model: Path, n_draft: int | str, args: argparse.Namespace
+) -> list[tuple[float, tuple[int, ...] | None]]:
+    """Tokens/s and depth histogram (``auto`` only) of each generation of one session."""
+    results = []
+    with Session(model, n_draft=n_draft, draft_n_max=args.draft_n_max, n_ctx=args.n_ctx,
+                 n_threads=args.threads) as session:  # fmt: skip
+        prompt = session.vocab.tokenize(args.prompt, add_special=True, parse_special=True)
+        before = None
+        for _ in range(args.generations):
+            session.reset()
+            session.prefill(prompt)
+            start = time.perf_counter()
+            n_tokens = sum(1 for _ in session.generate(max_tokens=args.n_tokens))
+            seconds = time.perf_counter() - start
+            histogram = None
+            if session.depth_stats is not None:
+                total = session.depth_stats.histogram
+                histogram = total if before is None else tuple(a - b for a, b in zip(total, before))
+                before = total
+            results.append((n_tokens / seconds, histogram))
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", type=Path, help="GGUF model file with an MTP head")
+    parser.add_argument(
+        "--depth", type=int, default=3, help="fixed depth to compare with (default: 3)"
+    )
+    parser.add_argument("--rounds", type=int, default=6, help="rounds (default: 6)")
+    parser.add_argument(
+        "--generations", type=int, default=2, help="generations per session (default: 2)"
+    )
+    parser.add_argument(
+        "--n-tokens", type=int, default=128, help="tokens per generation (default: 128)"
+    )
+    parser.add_argument(
+        "--draft-n-max", type=int, default=4, help="deepest draft of auto (default: 4)"
+    )
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads (default: 2)")
+    parser.add_argument("--n-ctx", type=int, default=2048, help="context length (default: 2048)")
+    parser.add_argument("--prompt", default=DEFAULT_PROMPT, help="prompt text")
+    args = parser.parse_args(argv)
+    if args.depth < 1 or args.depth > args.draft_n_max:
+        parser.error(
+            f"--depth must be between 1 and --draft-n-max={args.draft_n_max}, got {args.depth}"
+        )
+    if args.rounds < 1 or args.generations < 1 or args.n_tokens < 1:
+        parser.error("--rounds, --generations and --n-tokens must be at least 1")
+
+    ratios: list[list[float]] = [[] for _ in range(args.generations)]
+    for round_index in range(args.rounds):
+        programs = ["auto", args.depth] if round_index % 2 == 0 else [args.depth, "auto"]
+        results = {program: generations(args.model, program, args) for program in programs}
+        cells = []
+        pairs = zip(results["auto"], results[args.depth])
+        for i, ((auto_rate, histogram), (fixed_rate, _)) in enumerate(pairs):
+            ratio = auto_rate / fixed_rate
+            ratios[i].append(ratio)
+            cells.append(
+                f"generation {i + 1}: {auto_rate:.2f} / {fixed_rate:.2f} = {ratio:.3f} {histogram}"
+            )
+        print(f"round {round_index + 1}: " + " | ".join(cells), flush=True)
+    for i, values in enumerate(ratios):
+        per_round = ", ".join(f"{v:.3f}" for v in values)
+        median = statistics.median(values)
+        print(f"generation {i + 1}: median {median:.3f} (per round {per_round})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
