@@ -27,7 +27,7 @@ from llamamtp.bench.harness import DEFAULT_PROMPT
 def generations(
     model: Path, n_draft: int | str, args: argparse.Namespace
 ) -> list[tuple[float, tuple[int, ...] | None]]:
-    """Tokens/s and depth histogram (``auto`` only) of each generation of one session."""
+    """Return the tokens/s and depth histogram (``auto`` only) of each generation of one session."""
     results = []
     with Session(model, n_draft=n_draft, draft_n_max=args.draft_n_max, n_ctx=args.n_ctx,
                  n_threads=args.threads) as session:  # fmt: skip
@@ -72,8 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(
             f"--depth must be between 1 and --draft-n-max={args.draft_n_max}, got {args.depth}"
         )
-    if args.rounds < 1 or args.generations < 1 or args.n_tokens < 1:
-        parser.error("--rounds, --generations and --n-tokens must be at least 1")
+    for option, value in (("--rounds", args.rounds), ("--generations", args.generations),
+                          ("--n-tokens", args.n_tokens)):  # fmt: skip
+        if value < 1:
+            parser.error(f"{option} must be at least 1, got {value}")
 
     ratios: list[list[float]] = [[] for _ in range(args.generations)]
     for round_index in range(args.rounds):
