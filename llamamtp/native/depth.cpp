@@ -365,9 +365,9 @@ int32_t depth_controller::choose(int32_t limit) {
         // max_tokens or in n_ctx) rules out every depth that pays keeps the
         // drafted run. Ending it there made the next generation of the same
         // session start with 6 to 8 plain steps and a probe at 1 draft. On the
-        // 4B model at alpha 0.95 that happened in 4 of 6 second generations,
-        // and the second generations reached a median of 0.96 of 3 drafts
-        // (1.00 with the run kept).
+        // 4B model at alpha 0.95 that happened in 7 of 8 second generations
+        // (benchmarks/session_generations.py), which reached a median of 0.976
+        // of 3 drafts, and 1.003 with the run kept.
         bool cut_short = false;
         if (in_drafted_run_) {
             const double plain = expected_rate(0);
