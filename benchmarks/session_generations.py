@@ -68,19 +68,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-ctx", type=int, default=2048, help="context length (default: 2048)")
     parser.add_argument("--prompt", default=DEFAULT_PROMPT, help="prompt text")
     args = parser.parse_args(argv)
+    positive = (
+        ("--rounds", args.rounds),
+        ("--generations", args.generations),
+        ("--n-tokens", args.n_tokens),
+        ("--draft-n-max", args.draft_n_max),
+        ("--threads", args.threads),
+    )
+    for option, value in positive:
+        if value < 1:
+            parser.error(f"{option} must be at least 1, got {value}")
     if args.depth < 1 or args.depth > args.draft_n_max:
         parser.error(
             f"--depth must be between 1 and --draft-n-max={args.draft_n_max}, got {args.depth}"
         )
-    for option, value in (("--rounds", args.rounds), ("--generations", args.generations),
-                          ("--n-tokens", args.n_tokens)):  # fmt: skip
-        if value < 1:
-            parser.error(f"{option} must be at least 1, got {value}")
+    if not args.model.is_file():
+        parser.error(f"model file not found: {args.model}")
 
+    print(f"per generation: auto tokens/s / {args.depth} drafts tokens/s = ratio, "
+          f"then auto's steps at depth 0, 1, ... {args.draft_n_max}")  # fmt: skip
     ratios: list[list[float]] = [[] for _ in range(args.generations)]
     for round_index in range(args.rounds):
         programs = ["auto", args.depth] if round_index % 2 == 0 else [args.depth, "auto"]
-        results = {program: generations(args.model, program, args) for program in programs}
+        try:
+            results = {program: generations(args.model, program, args) for program in programs}
+        except ValueError as error:
+            # Raised for a model without an MTP head, for example.
+            parser.error(str(error))
         cells = []
         pairs = zip(results["auto"], results[args.depth])
         for i, ((auto_rate, histogram), (fixed_rate, _)) in enumerate(pairs):
