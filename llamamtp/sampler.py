@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from llamamtp._native import ffi, lib
 from llamamtp._owner import NativeOwner
+from llamamtp._stderr import captured_stderr
 from llamamtp.errors import clear_native_error, with_native_error
 
 if TYPE_CHECKING:
@@ -14,6 +17,8 @@ if TYPE_CHECKING:
     from llamamtp.vocab import Vocab
 
 DEFAULT_SEED = lib.LLAMA_DEFAULT_SEED
+# The line in which llama.cpp's GBNF parser gives the reason a grammar is invalid.
+_GRAMMAR_ERROR = re.compile(r"error parsing grammar: (.*)")
 
 
 class Sampler(NativeOwner):
@@ -121,9 +126,17 @@ class Sampler(NativeOwner):
     def grammar(self, vocab: Vocab, grammar: str, root: str = "root") -> Sampler:
         """Constrain output to a GBNF grammar; raises ``ValueError`` if it does not parse."""
         clear_native_error()
-        smpl = lib.llama_sampler_init_grammar(vocab.ptr, grammar.encode(), root.encode())
+        # The parser prints why a grammar is invalid to stderr, not to the log.
+        with captured_stderr() as stderr:
+            smpl = lib.llama_sampler_init_grammar(vocab.ptr, grammar.encode(), root.encode())
         if smpl == ffi.NULL:
-            raise ValueError(with_native_error(f"invalid GBNF grammar (root rule {root!r})"))
+            message = f"invalid GBNF grammar (root rule {root!r})"
+            reason = _GRAMMAR_ERROR.search(stderr.text)
+            if reason:
+                message += f": {reason.group(1).strip()}"
+            raise ValueError(with_native_error(message) + "; fix the grammar text")
+        if stderr.text:
+            sys.stderr.write(stderr.text)  # Other text goes back to stderr.
         return self._add("grammar", smpl)
 
     # Use.

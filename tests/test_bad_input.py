@@ -135,6 +135,13 @@ def test_invalid_grammar(context: Context) -> None:
         Sampler().grammar(context.model.vocab, "root ::= (")
 
 
+def test_invalid_grammar_reason_not_stderr(context: Context, capfd: pytest.CaptureFixture) -> None:
+    # llama.cpp's parser prints the reason to stderr. It belongs in the exception.
+    with pytest.raises(ValueError, match="Undefined rule identifier 'missing'"):
+        Sampler().grammar(context.model.vocab, "root ::= missing")
+    assert "error parsing grammar" not in capfd.readouterr().err
+
+
 def test_context_usable_after_errors(context: Context) -> None:
     batch = Batch(4)
     batch.set_tokens([1, 32000], 0)
