@@ -135,7 +135,7 @@ class Sampler(NativeOwner):
             if reason:
                 message += f": {reason.group(1).strip()}"
             raise ValueError(with_native_error(message) + "; fix the grammar text")
-        if stderr.text:
+        if stderr.text and sys.stderr is not None:
             sys.stderr.write(stderr.text)  # Other text goes back to stderr.
         return self._add("grammar", smpl)
 
