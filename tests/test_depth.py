@@ -236,6 +236,44 @@ def test_early_rejection_keeps_drafting(rejected_step: int) -> None:
     assert 0 not in depths[N_PLAIN_FIRST:]
 
 
+def drive(controller: DepthController, steps: int, rejected: set[int], draft: float) -> list[int]:
+    """Run steps on the 4B costs, every draft accepted except on the drafted steps
+    whose index (counting drafted steps from 0) is in rejected."""
+    depths = []
+    for _ in range(steps):
+        depth = controller.choose()
+        n_drafted = sum(d > 0 for d in depths)
+        accepted = 0 if depth and n_drafted in rejected else depth
+        catchup = (depth + 1) * CATCHUP if depth else 0.0
+        sample = (accepted + 1) * SAMPLE
+        controller.observe(depth, accepted, depth * draft, cpu_4b_verify(depth + 1), catchup, sample)
+        depths.append(depth)
+    return depths
+
+
+def test_rejected_first_probe_retried_soon() -> None:
+    # The first probe's one draft is rejected, then every draft is accepted.
+    # One rejection is weak evidence, and drafting could gain much
+    # here, so the next probe comes after a short wait, not after 64 steps.
+    with DepthController(4) as controller:
+        depths = drive(controller, 40, {0}, CPU_VERIFY_1 / 8)
+    probes = [i for i, depth in enumerate(depths) if depth > 0]
+    assert probes[0] == N_PLAIN_FIRST
+    assert len(probes) > 1
+    assert probes[1] - probes[0] <= 10
+    assert 0 not in depths[probes[1] :]
+
+
+def test_second_thin_failure_waits_long() -> None:
+    # The short wait is granted once per losing streak: when the retry's draft
+    # is rejected too, the controller waits as after any losing run.
+    with DepthController(4) as controller:
+        depths = drive(controller, 80, {0, 1}, CPU_VERIFY_1 / 8)
+    probes = [i for i, depth in enumerate(depths) if depth > 0]
+    assert len(probes) == 2
+    assert probes[1] - probes[0] <= 10
+
+
 def test_losing_runs_cost_about_one_percent() -> None:
     # At acceptance 0.75 drafting loses on this CPU, yet accepted probes lead
     # to deeper ones: the time those drafted runs lose stays near 1 / 100 of

@@ -81,6 +81,9 @@ private:
     // The current run of drafted steps and the seconds it lost against plain decoding.
     bool in_drafted_run_ = false;
     double run_loss_seconds_ = 0.0;
+    // True once a losing run with little evidence got the short wait (see
+    // k_thin_evidence); a run that gains allows it again.
+    bool quick_retry_used_ = false;
 
     // Decayed counts of attempts and acceptances per draft position (index 0 = position 1).
     std::vector<double> attempted_;
