@@ -11,6 +11,14 @@ round and per generation, ``auto``'s tokens/s divided by the fixed depth's,
 and the steps ``auto`` spent at each depth in that generation.
 
     python benchmarks/session_generations.py oracle-4B-a0.95-Q4_K_M.gguf --rounds 8
+
+With ``--oracle-start N`` (oracle models only) the prompt ends with token N of
+the oracle's cycle, so the generation follows the cycle from token N + 1. That
+puts the wrong drafts where an experiment needs them. From token 17 of the 4B
+alpha 0.95 oracle, the draft of the fifth generated token is wrong, where the
+first probes fall, and the next wrong draft comes 68 tokens later.
+
+    python benchmarks/session_generations.py oracle-4B-a0.95-Q4_K_M.gguf --generations 1 --oracle-start 17
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from pathlib import Path
 
 from llamamtp import Session
 from llamamtp.bench.harness import DEFAULT_PROMPT
+from llamamtp.synthetic import read_oracle
 
 
 def generations(
@@ -32,6 +41,7 @@ def generations(
     with Session(model, n_draft=n_draft, draft_n_max=args.draft_n_max, n_ctx=args.n_ctx,
                  n_threads=args.threads) as session:  # fmt: skip
         prompt = session.vocab.tokenize(args.prompt, add_special=True, parse_special=True)
+        prompt += args.cycle_tokens
         before = None
         for _ in range(args.generations):
             session.reset()
@@ -67,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="CPU threads (default: 2)")
     parser.add_argument("--n-ctx", type=int, default=2048, help="context length (default: 2048)")
     parser.add_argument("--prompt", default=DEFAULT_PROMPT, help="prompt text")
+    parser.add_argument(
+        "--oracle-start", type=int, default=None,
+        help="end the prompt with this token of an oracle model's cycle",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     positive = (
         ("--rounds", args.rounds),
@@ -84,6 +98,18 @@ def main(argv: list[str] | None = None) -> int:
         )
     if not args.model.is_file():
         parser.error(f"model file not found: {args.model}")
+    args.cycle_tokens = []
+    if args.oracle_start is not None:
+        try:
+            cycle = read_oracle(args.model).cycle
+        except ValueError as error:
+            parser.error(f"--oracle-start needs an oracle model: {error}")
+        if not 0 <= args.oracle_start < len(cycle):
+            parser.error(
+                f"--oracle-start must be between 0 and {len(cycle) - 1} "
+                f"(the cycle's length minus 1), got {args.oracle_start}"
+            )
+        args.cycle_tokens = [cycle[args.oracle_start]]
 
     print(f"per generation: auto tokens/s / {args.depth} drafts tokens/s = ratio, "
           f"then auto's steps at depth 0, 1, ... {args.draft_n_max}")  # fmt: skip
