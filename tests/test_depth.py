@@ -253,8 +253,8 @@ def drive(controller: DepthController, steps: int, rejected: set[int], draft: fl
 
 def test_rejected_first_probe_retried_soon() -> None:
     # The first probe's one draft is rejected, then every draft is accepted.
-    # One rejection is weak evidence, and drafting could gain much
-    # here, so the next probe comes after a short wait, not after 64 steps.
+    # One rejection is weak evidence, and drafting could gain much here, so
+    # the next probe comes after a short wait, not after 64 steps.
     with DepthController(4) as controller:
         depths = drive(controller, 40, {0}, CPU_VERIFY_1 / 8)
     probes = [i for i, depth in enumerate(depths) if depth > 0]

@@ -46,9 +46,9 @@ constexpr int64_t k_probe_interval_max = 1024;
 constexpr double k_probe_budget = 100.0;
 // A losing run in which fewer than k_thin_evidence drafts were tried in all
 // (decayed counts), such as a first probe that met a wrong draft, is weak
-// evidence about the text. Once per losing streak it is followed by the short wait, if
-// drafting could gain much: fully accepted drafts at least k_quick_retry_gain
-// times as fast as plain decoding. On the 4B model at alpha 0.95, probes at 1
+// evidence about the text. Once per losing streak it is followed by the short
+// wait, if drafting could gain much: fully accepted drafts at least
+// k_quick_retry_gain times as fast as plain decoding. On the 4B model at alpha 0.95, probes at 1
 // and 2 drafts, the second meeting a wrong draft, kept sessions plain for the
 // other 125 steps of a 128-token generation: 12.9 to 14.2 tokens/s, against
 // 15.4 to 17.8 with the short wait (8 runs each).
