@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompt", default=DEFAULT_PROMPT, help="prompt text")
     parser.add_argument(
         "--oracle-start", type=int, default=None,
-        help="end the prompt with this token of an oracle model's cycle",
+        help="oracle models only: end the prompt with token N (0 to the cycle's length - 1) "
+        "of the repeating token cycle the oracle generates",
     )  # fmt: skip
     args = parser.parse_args(argv)
     positive = (
