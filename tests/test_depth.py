@@ -237,8 +237,11 @@ def test_early_rejection_keeps_drafting(rejected_step: int) -> None:
 
 
 def drive(controller: DepthController, steps: int, rejected: set[int], draft: float) -> list[int]:
-    """Run steps on the 4B costs, every draft accepted except on the drafted steps
-    whose index (counting drafted steps from 0) is in rejected."""
+    """Drive the controller on the 4B costs and return the depths.
+
+    Every draft is accepted, except on the drafted steps whose index (counting
+    drafted steps from 0) is in ``rejected``.
+    """
     depths = []
     for _ in range(steps):
         depth = controller.choose()
