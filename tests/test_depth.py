@@ -277,6 +277,28 @@ def test_second_thin_failure_waits_long() -> None:
     assert probes[1] - probes[0] <= 10
 
 
+def test_slow_first_probe_retried_soon() -> None:
+    # The first probe's draft is accepted, but its target pass takes 1.3 times
+    # its cost, so drafting looks unable to gain. A single timing is weak
+    # evidence, so the next probe comes after a short wait, not after 64 steps.
+    depths: list[int] = []
+    with DepthController(4) as controller:
+        for _ in range(40):
+            depth = controller.choose()
+            verify = cpu_4b_verify(depth + 1)
+            if depth and not any(depths):
+                verify *= 1.3
+            catchup = (depth + 1) * CATCHUP if depth else 0.0
+            draft = depth * CPU_VERIFY_1 / 8
+            controller.observe(depth, depth, draft, verify, catchup, (depth + 1) * SAMPLE)
+            depths.append(depth)
+    probes = [i for i, depth in enumerate(depths) if depth > 0]
+    assert probes[0] == N_PLAIN_FIRST
+    assert len(probes) > 1
+    assert probes[1] - probes[0] <= 10
+    assert 0 not in depths[probes[1] :]
+
+
 def test_losing_runs_cost_about_one_percent() -> None:
     # At acceptance 0.75 drafting loses on this CPU, yet accepted probes lead
     # to deeper ones: the time those drafted runs lose stays near 1 / 100 of

@@ -56,6 +56,14 @@ constexpr double k_probe_budget = 100.0;
 // the short wait (8 runs each).
 constexpr double k_thin_evidence = 4.0;
 constexpr double k_quick_retry_gain = 1.1;
+// Until k_min_observations drafted steps are timed, the extra cost of a
+// target pass comes from one or two timings, and one slow pass inflates it
+// for every width. So the k_quick_retry_gain test counts that extra cost at
+// k_thin_timing_scale times its estimate. On the 4B model at alpha 0.95, the
+// pass over 2 tokens of a first probe took 2.2 plain steps (1.6 to 1.9 in 11
+// other runs). Drafting then looked unable to gain 10 %, and the session
+// stayed plain for 63 steps.
+constexpr double k_thin_timing_scale = 0.75;
 // A batch width timed fewer than k_min_observations times, at more than this
 // many times the cheapest other width per extra token, is tried again (see
 // verify_extra_seconds).
@@ -267,9 +275,9 @@ double depth_controller::optimistic_rate(int32_t depth) const {
     return seconds > 0.0 ? expected_tokens(depth, k_hope_errors) / seconds : 0.0;
 }
 
-double depth_controller::best_case_rate(int32_t depth) const {
-    const double seconds = depth * draft_seconds() + verify_seconds(depth + 1) + catchup_seconds(depth + 1) +
-                           (depth + 1) * sample_per_token_;
+double depth_controller::best_case_rate(int32_t depth, double extra_scale) const {
+    const double verify = time_scale_ * (verify_base_ + extra_scale * verify_extra_seconds(depth + 1));
+    const double seconds = depth * draft_seconds() + verify + catchup_seconds(depth + 1) + (depth + 1) * sample_per_token_;
     return seconds > 0.0 ? (depth + 1) / seconds : 0.0;
 }
 
@@ -527,11 +535,12 @@ void depth_controller::end_drafted_run() {
     // threads) lucky probes made the estimate promise a gain every 32 steps,
     // and each failed 3-token draft that followed cost about three plain steps.
     // The loss includes catching up the MTP context after its idle stretch.
+    const double extra_scale = n_draft_timed_ < k_min_observations ? k_thin_timing_scale : 1.0;
     double tried = 0.0;
     double best_case = 0.0;
     for (int32_t d = 1; d <= max_depth_; d++) {
         tried += attempted_[d - 1];
-        best_case = std::max(best_case, best_case_rate(d));
+        best_case = std::max(best_case, best_case_rate(d, extra_scale));
     }
     const bool may_gain_much = best_case > k_quick_retry_gain * expected_rate(0);
     if (run_loss_seconds_ > 0.0 && tried < k_thin_evidence && may_gain_much && !quick_retry_used_) {

@@ -60,7 +60,9 @@ private:
     // Update time_scale_ from a target pass that took seconds. estimate is the
     // pass's cost relative to time_scale_, from n_timed earlier timings of its width.
     void track_speed(double seconds, double estimate, int64_t n_timed);
-    double best_case_rate(int32_t depth) const;  // tokens per second if every draft is accepted
+    // Tokens per second if every draft is accepted, with each extra token of
+    // the target pass costing extra_scale times its estimate.
+    double best_case_rate(int32_t depth, double extra_scale = 1.0) const;
     // True when the current estimates promise a gain at some depth.
     bool drafting_pays() const;
     bool drafting_could_pay() const;
