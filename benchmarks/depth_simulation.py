@@ -23,6 +23,7 @@ token would.
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
 from dataclasses import dataclass
@@ -55,7 +56,31 @@ COSTS = {
     "4B": StepCosts(verify=(0.099, 0.165, 0.225, 0.283, 0.350), draft=0.010),
     "0.8B": StepCosts(verify=(0.033, 0.059, 0.073, 0.074, 0.091), draft=0.017),
     "tiny": StepCosts(verify=(0.002, 0.004, 0.0052, 0.0064, 0.0076), draft=0.0015),
+    # Medians per step from benchmarks/step_costs.py on the 4B oracle at alpha
+    # 0.95 (3 runs of 128 tokens per depth, 2 threads).
+    "4B-steps": StepCosts(
+        verify=(0.0698, 0.1262, 0.1634, 0.1920, 0.2501),
+        draft=0.0095,
+        catchup=0.00144,
+        sample=0.00008,
+    ),
 }
+
+
+def read_costs(path: Path) -> StepCosts:
+    """Read step costs written by benchmarks/step_costs.py; raise ValueError if malformed."""
+    try:
+        data = json.loads(path.read_text())
+        verify = tuple(float(seconds) for seconds in data["verify"])
+        costs = StepCosts(verify=verify, draft=float(data["draft"]),
+                          catchup=float(data["catchup"]), sample=float(data["sample"]))  # fmt: skip
+    except (KeyError, TypeError, json.JSONDecodeError) as error:
+        raise ValueError(f"expected the JSON of benchmarks/step_costs.py ({error!r})") from None
+    parts = [*costs.verify, costs.draft, costs.catchup, costs.sample]
+    if len(costs.verify) < 2 or min(costs.verify) <= 0.0 or not all(0.0 <= p < 1e3 for p in parts):
+        raise ValueError("verify needs at least 2 positive timings and every cost must be "
+                         "seconds in [0, 1000)")  # fmt: skip
+    return costs
 
 
 def random_texts(alpha: float, n_texts: int, n_tokens: int, seed: int) -> list[set[int]]:
@@ -129,6 +154,11 @@ def main(argv: list[str] | None = None) -> int:
         help="measured step costs to use (default: 4B)",
     )
     parser.add_argument(
+        "--costs-file",
+        type=Path,
+        help="step costs measured on this machine by benchmarks/step_costs.py, instead of --costs",
+    )
+    parser.add_argument(
         "--alpha",
         type=float,
         help="draft acceptance of random texts (default: 0.95); cannot be combined with --oracle",
@@ -157,10 +187,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     # parser.error prints the message and exits with status 2.
-    deepest = len(COSTS[args.costs].verify) - 1
+    costs, source = COSTS[args.costs], f"{args.costs} costs"
+    if args.costs_file:
+        try:
+            costs, source = read_costs(args.costs_file), str(args.costs_file)
+        except (OSError, ValueError) as error:
+            parser.error(f"cannot read --costs-file {args.costs_file}: {error}")
+    deepest = len(costs.verify) - 1
     if not 1 <= args.max_depth <= deepest:
         parser.error(
-            f"--max-depth must be in [1, {deepest}] (the widths that the {args.costs} costs "
+            f"--max-depth must be in [1, {deepest}] (the widths that the {source} "
             f"cover), got {args.max_depth}"
         )
     if args.texts < 1 or args.n_tokens < 1:
@@ -178,7 +214,6 @@ def main(argv: list[str] | None = None) -> int:
     if not 0.0 <= args.noise <= 1.0:
         parser.error(f"--noise must be in [0, 1], got {args.noise}")
 
-    costs = COSTS[args.costs]
     if args.oracle:
         if not args.oracle.is_file():
             parser.error(f"oracle model not found or not a file: {args.oracle}")

@@ -115,3 +115,59 @@ def test_depth_simulation_per_text_lines() -> None:
     steps = lines[0].split("depths ")[1]
     assert set(steps) <= set("01234")
     assert len(steps) <= 64
+
+
+STEP_COSTS = SIMULATION.parent / "step_costs.py"
+
+
+def run_step_costs(model: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [
+        sys.executable, str(STEP_COSTS), str(model), "--runs", "1", "--n-tokens", "24",
+        "--threads", "1", "--n-ctx", "256", *args,
+    ]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_step_costs_feed_the_simulation(oracle_tiny_path: Path, tmp_path: Path) -> None:
+    output = tmp_path / "costs.json"
+    result = run_step_costs(oracle_tiny_path, "--max-depth", "2", "--output", str(output))
+    assert result.returncode == 0, result.stderr
+    assert "target pass over 3 tokens:" in result.stdout
+    costs = json.loads(output.read_text())
+    assert len(costs["verify"]) == 3
+    assert all(seconds > 0 for seconds in costs["verify"])
+    assert costs["draft"] > 0 and costs["catchup"] > 0 and costs["sample"] > 0
+
+    out = run_simulation("--costs-file", str(output), "--max-depth", "2", "--alpha", "0.9")
+    assert "2 drafts:" in out
+    assert "auto ÷ fastest fixed" in out
+    # The file times passes over up to 3 tokens, so it covers 2 drafts at most.
+    command = [sys.executable, str(SIMULATION), "--costs-file", str(output)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 2
+    message = f"--max-depth must be in [1, 2] (the widths that the {output} cover), got 4"
+    assert message in result.stderr
+
+
+def test_step_costs_model_without_mtp(tiny_llama_path: Path) -> None:
+    result = run_step_costs(tiny_llama_path, "--max-depth", "1")
+    assert result.returncode == 1
+    assert "error: the generation at depth 1 failed:" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"verify": [0.1, 0.2]}', "expected the JSON of benchmarks/step_costs.py"),
+        ('{"verify": [0.1], "draft": 0.01, "catchup": 0.001, "sample": 0.0001}',
+         "verify needs at least 2 positive timings"),
+        ("not json", "expected the JSON of benchmarks/step_costs.py"),
+    ],
+)  # fmt: skip
+def test_depth_simulation_bad_costs_file(content: str, message: str, tmp_path: Path) -> None:
+    path = tmp_path / "costs.json"
+    path.write_text(content)
+    command = [sys.executable, str(SIMULATION), "--costs-file", str(path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 2
+    assert f"cannot read --costs-file {path}: {message}" in result.stderr

@@ -1,0 +1,157 @@
+"""Measure what each part of a step costs on this machine, for the depth simulation.
+
+``benchmarks/depth_simulation.py`` drives the automatic depth's controller
+with fixed step costs. Its built-in costs were fitted to benchmark rows of one
+2-core machine. The controller's choices depend on how the costs of the batch
+widths compare. Where a pass over 5 tokens costs little more than one over 4,
+for example, 3 and 4 drafts come out nearly even. This script runs
+generations at plain decoding and at each fixed depth, each in a fresh process
+as the benchmark does, reads every step's times from ``session.stats``, and
+writes their medians as a JSON file that the simulation reads with
+``--costs-file``.
+
+    python benchmarks/step_costs.py oracle-4B-a0.95-Q4_K_M.gguf --output 4b.json
+    python benchmarks/depth_simulation.py --costs-file 4b.json --oracle oracle-4B-a0.95-Q4_K_M.gguf
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from llamamtp.bench.harness import DEFAULT_PROMPT
+
+
+def measure_steps(args: argparse.Namespace) -> list[dict]:
+    """Generate at one fixed depth; return each step's drafted, accepted and seconds per part."""
+    from llamamtp import Session
+
+    steps = []
+    with Session(args.model, n_draft=args.depth, draft_n_max=args.draft_n_max, n_ctx=args.n_ctx,
+                 n_threads=args.threads) as session:  # fmt: skip
+        prompt = session.vocab.tokenize(args.prompt, add_special=True, parse_special=True)
+        session.prefill(prompt)
+        n_generated = 0
+        while n_generated < args.n_tokens:
+            before = session.stats
+            tokens = session.step(max_tokens=args.n_tokens - n_generated)
+            after = session.stats
+            n_generated += len(tokens)
+            steps.append({
+                "drafted": after.n_drafted - before.n_drafted,
+                "accepted": after.n_accepted - before.n_accepted,
+                "draft": after.t_draft - before.t_draft,
+                "verify": after.t_verify - before.t_verify,
+                "catchup": after.t_catchup - before.t_catchup,
+                "sample": after.t_sample - before.t_sample,
+            })  # fmt: skip
+    return steps
+
+
+def run_worker(args: argparse.Namespace, depth: int) -> list[dict]:
+    """Run measure_steps in a fresh process, as the benchmark runs each generation."""
+    command = [
+        sys.executable, __file__, str(args.model), "--worker-depth", str(depth),
+        "--n-tokens", str(args.n_tokens), "--threads", str(args.threads),
+        "--n-ctx", str(args.n_ctx), "--draft-n-max", str(args.draft_n_max),
+        "--prompt", args.prompt,
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        lines = result.stderr.strip().splitlines() or ["no output"]
+        raise RuntimeError(f"the generation at depth {depth} failed: {lines[-1]}")
+    return json.loads(result.stdout)
+
+
+def step_costs(steps: list[dict], max_depth: int) -> dict:
+    """Return the median costs, in seconds, in the shape of the simulation's StepCosts.
+
+    verify[w - 1] is a target pass over w tokens, from the steps that drafted
+    w - 1 tokens. draft is one drafted token, and catchup the MTP context's
+    catch-up per token of a drafted step. sample is choosing one token.
+    """
+    verify = []
+    for depth in range(max_depth + 1):
+        timings = [step["verify"] for step in steps if step["drafted"] == depth]
+        if not timings:
+            raise RuntimeError(f"no step drafted {depth} tokens; generate more tokens (--n-tokens)")
+        verify.append(statistics.median(timings))
+    # Not empty: max_depth is at least 1, and the loop above found its steps.
+    drafted = [step for step in steps if step["drafted"] > 0]
+    return {
+        "verify": verify,
+        "draft": statistics.median(s["draft"] / s["drafted"] for s in drafted),
+        "catchup": statistics.median(s["catchup"] / (s["drafted"] + 1) for s in drafted),
+        "sample": statistics.median(s["sample"] / (s["accepted"] + 1) for s in steps),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", type=Path, help="GGUF model file with an MTP head")
+    parser.add_argument(
+        "--max-depth", type=int, default=4,
+        help="deepest fixed depth to time; every depth from plain up to it is run (default: 4)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--runs", type=int, default=3, help="generations per depth, interleaved (default: 3)"
+    )
+    parser.add_argument(
+        "--n-tokens", type=int, default=128, help="tokens per generation (default: 128)"
+    )
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads (default: 2)")
+    parser.add_argument("--n-ctx", type=int, default=2048, help="context length (default: 2048)")
+    parser.add_argument(
+        "--draft-n-max", type=int, default=4,
+        help="the sessions' deepest draft, which sets their warm-up (default: 4, as the benchmark)",
+    )  # fmt: skip
+    parser.add_argument("--prompt", default=DEFAULT_PROMPT, help="prompt text")
+    parser.add_argument("--output", type=Path, help="write the costs to this JSON file")
+    parser.add_argument("--worker-depth", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if not args.model.is_file():
+        parser.error(f"model file not found: {args.model}")
+
+    if args.worker_depth is not None:
+        args.depth = args.worker_depth
+        print(json.dumps(measure_steps(args)))
+        return 0
+
+    if not 1 <= args.max_depth <= args.draft_n_max:
+        parser.error(
+            f"--max-depth must be in [1, --draft-n-max={args.draft_n_max}], got {args.max_depth}"
+        )
+    if args.runs < 1 or args.n_tokens < 2:
+        parser.error(f"--runs must be at least 1 and --n-tokens at least 2, "
+                     f"got {args.runs} and {args.n_tokens}")  # fmt: skip
+
+    depths = list(range(args.max_depth + 1))
+    steps = []
+    try:
+        for run in range(args.runs):
+            # Rotate the order, so a slow drift of the machine affects every depth alike.
+            shift = run % len(depths)
+            for depth in depths[shift:] + depths[:shift]:
+                print(f"run {run + 1}/{args.runs}: depth {depth}", file=sys.stderr)
+                steps += run_worker(args, depth)
+        costs = step_costs(steps, args.max_depth)
+    except RuntimeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+    for width, seconds in enumerate(costs["verify"], start=1):
+        print(f"target pass over {width} token{'s' if width > 1 else ''}: {1000 * seconds:8.2f} ms")
+    for part in ("draft", "catchup", "sample"):
+        print(f"{part} per token: {1000 * costs[part]:8.3f} ms")
+    if args.output:
+        args.output.write_text(json.dumps(costs, indent=2) + "\n")
+        print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
