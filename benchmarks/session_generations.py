@@ -18,7 +18,8 @@ puts the wrong drafts where an experiment needs them. From token 17 of the 4B
 alpha 0.95 oracle, the draft of the fifth generated token is wrong, where the
 first probes fall, and the next wrong draft comes 68 tokens later.
 
-    python benchmarks/session_generations.py oracle-4B-a0.95-Q4_K_M.gguf --generations 1 --oracle-start 17
+    python benchmarks/session_generations.py oracle-4B-a0.95-Q4_K_M.gguf \
+        --generations 1 --oracle-start 17
 """
 
 from __future__ import annotations
@@ -52,7 +53,9 @@ def generations(
             histogram = None
             if session.depth_stats is not None:
                 total = session.depth_stats.histogram
-                histogram = total if before is None else tuple(a - b for a, b in zip(total, before))
+                histogram = total
+                if before is not None:
+                    histogram = tuple(a - b for a, b in zip(total, before, strict=True))
                 before = total
             results.append((n_tokens / seconds, histogram))
     return results
@@ -123,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             # Raised for a model without an MTP head, for example.
             parser.error(str(error))
         cells = []
-        pairs = zip(results["auto"], results[args.depth])
+        pairs = zip(results["auto"], results[args.depth], strict=True)
         for i, ((auto_rate, histogram), (fixed_rate, _)) in enumerate(pairs):
             ratio = auto_rate / fixed_rate
             ratios[i].append(ratio)

@@ -249,7 +249,8 @@ def drive(controller: DepthController, steps: int, rejected: set[int], draft: fl
         accepted = 0 if depth and n_drafted in rejected else depth
         catchup = (depth + 1) * CATCHUP if depth else 0.0
         sample = (accepted + 1) * SAMPLE
-        controller.observe(depth, accepted, depth * draft, cpu_4b_verify(depth + 1), catchup, sample)
+        verify = cpu_4b_verify(depth + 1)
+        controller.observe(depth, accepted, depth * draft, verify, catchup, sample)
         depths.append(depth)
     return depths
 
