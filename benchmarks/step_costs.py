@@ -1,14 +1,14 @@
 """Measure what each part of a step costs on this machine, for the depth simulation.
 
 ``benchmarks/depth_simulation.py`` drives the automatic depth's controller
-with fixed step costs. Its built-in costs were fitted to benchmark rows of one
-2-core machine. The controller's choices depend on how the costs of the batch
-widths compare. Where a pass over 5 tokens costs little more than one over 4,
-for example, 3 and 4 drafts come out nearly even. This script runs
-generations at plain decoding and at each fixed depth, each in a fresh process
-as the benchmark does, reads every step's times from ``session.stats``, and
-writes their medians as a JSON file that the simulation reads with
-``--costs-file``.
+with fixed step costs. Most of its built-in costs were fitted to benchmark
+rows of one 2-core machine. The controller's choices depend on how the costs
+of the batch widths compare. Where a pass over 5 tokens costs little more
+than one over 4, for example, 3 and 4 drafts come out nearly even. This script runs
+generations at plain decoding and at each fixed depth, each in a fresh
+process as the benchmark does. It reads every step's times from
+``session.stats`` and writes their medians as a JSON file, which the
+simulation reads with ``--costs-file``.
 
     python benchmarks/step_costs.py oracle-4B-a0.95-Q4_K_M.gguf --output 4b.json
     python benchmarks/depth_simulation.py --costs-file 4b.json --oracle oracle-4B-a0.95-Q4_K_M.gguf
