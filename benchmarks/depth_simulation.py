@@ -75,7 +75,10 @@ def read_costs(path: Path) -> StepCosts:
         costs = StepCosts(verify=verify, draft=float(data["draft"]),
                           catchup=float(data["catchup"]), sample=float(data["sample"]))  # fmt: skip
     except (KeyError, TypeError, json.JSONDecodeError) as error:
-        raise ValueError(f"expected the JSON of benchmarks/step_costs.py ({error!r})") from None
+        raise ValueError(
+            f"expected the JSON of benchmarks/step_costs.py ({error!r}); write one with "
+            "'python benchmarks/step_costs.py MODEL --output FILE'"
+        ) from None
     parts = [*costs.verify, costs.draft, costs.catchup, costs.sample]
     if len(costs.verify) < 2 or min(costs.verify) <= 0.0 or not all(0.0 <= p < 1e3 for p in parts):
         raise ValueError("verify needs at least 2 positive timings and every cost must be "
@@ -147,13 +150,14 @@ def simulate(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
+    costs_source = parser.add_mutually_exclusive_group()
+    costs_source.add_argument(
         "--costs",
         choices=sorted(COSTS),
         default="4B",
         help="measured step costs to use (default: 4B)",
     )
-    parser.add_argument(
+    costs_source.add_argument(
         "--costs-file",
         type=Path,
         help="step costs measured on this machine by benchmarks/step_costs.py, instead of --costs",
@@ -177,7 +181,10 @@ def main(argv: list[str] | None = None) -> int:
         help="log-normal spread of target-pass timings (default: 0.05)",
     )
     parser.add_argument(
-        "--max-depth", type=int, default=4, help="deepest draft, in tokens (default: 4)"
+        "--max-depth",
+        type=int,
+        help="deepest draft, in tokens (default: the deepest that the costs cover, 4 for the "
+        "built-in ones)",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument(
@@ -187,17 +194,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     # parser.error prints the message and exits with status 2.
-    costs, source = COSTS[args.costs], f"{args.costs} costs"
+    costs, covered = COSTS[args.costs], f"the {args.costs} costs cover"
     if args.costs_file:
         try:
-            costs, source = read_costs(args.costs_file), str(args.costs_file)
+            costs, covered = read_costs(args.costs_file), f"{args.costs_file} covers"
         except (OSError, ValueError) as error:
             parser.error(f"cannot read --costs-file {args.costs_file}: {error}")
     deepest = len(costs.verify) - 1
+    if args.max_depth is None:
+        args.max_depth = deepest
     if not 1 <= args.max_depth <= deepest:
         parser.error(
-            f"--max-depth must be in [1, {deepest}] (the widths that the {source} "
-            f"cover), got {args.max_depth}"
+            f"--max-depth must be in [1, {deepest}] (the depths that {covered}), "
+            f"got {args.max_depth}"
         )
     if args.texts < 1 or args.n_tokens < 1:
         parser.error(

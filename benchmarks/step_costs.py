@@ -8,7 +8,11 @@ than one over 4, for example, 3 and 4 drafts come out nearly even. This script r
 generations at plain decoding and at each fixed depth, each in a fresh
 process as the benchmark does. It reads every step's times from
 ``session.stats`` and writes their medians as a JSON file, which the
-simulation reads with ``--costs-file``.
+simulation reads with ``--costs-file``. Run it on an otherwise idle machine.
+Other work on the same cores can move a median many times over, far more
+than the differences between widths that the controller weighs. The script
+prints each width's quartiles and warns when a wider pass timed no slower
+than a narrower one.
 
     python benchmarks/step_costs.py oracle-4B-a0.95-Q4_K_M.gguf --output 4b.json
     python benchmarks/depth_simulation.py --costs-file 4b.json --oracle oracle-4B-a0.95-Q4_K_M.gguf
@@ -50,6 +54,28 @@ def measure_steps(args: argparse.Namespace) -> list[dict]:
                 "sample": after.t_sample - before.t_sample,
             })  # fmt: skip
     return steps
+
+
+def verify_quartiles(steps: list[dict], max_depth: int) -> list[tuple[float, float]]:
+    """Return the lower and upper quartile of the target pass's seconds, per width."""
+    quartiles = []
+    for depth in range(max_depth + 1):
+        timings = [step["verify"] for step in steps if step["drafted"] == depth]
+        if len(timings) < 2:
+            timings = timings * 2
+        lower, _, upper = statistics.quantiles(timings, n=4)
+        quartiles.append((lower, upper))
+    return quartiles
+
+
+def has_mtp_head(model: Path) -> bool:
+    """Return True when the GGUF metadata gives the model NextN (MTP) layers."""
+    from llamamtp import Model
+
+    with Model(model, vocab_only=True) as vocab_model:
+        metadata = vocab_model.metadata
+    layers = [value for key, value in metadata.items() if key.endswith(".nextn_predict_layers")]
+    return any(value.isdigit() and int(value) > 0 for value in layers)
 
 
 def run_worker(args: argparse.Namespace, depth: int) -> list[dict]:
@@ -103,11 +129,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--n-tokens", type=int, default=128, help="tokens per generation (default: 128)"
     )
-    parser.add_argument("--threads", type=int, default=2, help="CPU threads (default: 2)")
+    parser.add_argument(
+        "--threads", type=int, default=2, help="CPU threads, at least 1 (default: 2)"
+    )
     parser.add_argument("--n-ctx", type=int, default=2048, help="context length (default: 2048)")
     parser.add_argument(
         "--draft-n-max", type=int, default=4,
-        help="the sessions' deepest draft, which sets their warm-up (default: 4, as the benchmark)",
+        help="draft_n_max of every session: a session that drafts times one pass over "
+        "draft_n_max + 1 tokens when it opens, so keep the benchmark's value (default: 4)",
     )  # fmt: skip
     parser.add_argument("--prompt", default=DEFAULT_PROMPT, help="prompt text")
     parser.add_argument("--output", type=Path, help="write the costs to this JSON file")
@@ -121,13 +150,17 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(measure_steps(args)))
         return 0
 
+    if args.draft_n_max < 1:
+        parser.error(f"--draft-n-max must be at least 1, got {args.draft_n_max}")
     if not 1 <= args.max_depth <= args.draft_n_max:
-        parser.error(
-            f"--max-depth must be in [1, --draft-n-max={args.draft_n_max}], got {args.max_depth}"
-        )
-    if args.runs < 1 or args.n_tokens < 2:
-        parser.error(f"--runs must be at least 1 and --n-tokens at least 2, "
-                     f"got {args.runs} and {args.n_tokens}")  # fmt: skip
+        parser.error(f"--max-depth must be in [1, {args.draft_n_max}] (--draft-n-max), "
+                     f"got {args.max_depth}")  # fmt: skip
+    if args.runs < 1 or args.n_tokens < 2 or args.threads < 1:
+        parser.error(f"--runs and --threads must be at least 1 and --n-tokens at least 2, "
+                     f"got {args.runs}, {args.threads} and {args.n_tokens}")  # fmt: skip
+    if not has_mtp_head(args.model):
+        parser.error(f"model {args.model} has no MTP (NextN) layers; this script times "
+                     f"drafted steps, so it needs a model with an MTP head")  # fmt: skip
 
     depths = list(range(args.max_depth + 1))
     steps = []
@@ -143,8 +176,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
 
+    quartiles = verify_quartiles(steps, args.max_depth)
     for width, seconds in enumerate(costs["verify"], start=1):
-        print(f"target pass over {width} token{'s' if width > 1 else ''}: {1000 * seconds:8.2f} ms")
+        lower, upper = quartiles[width - 1]
+        print(f"target pass over {width} token{'s' if width > 1 else ''}: {1000 * seconds:8.2f} ms "
+              f"(quartiles {1000 * lower:.2f} to {1000 * upper:.2f})")  # fmt: skip
+    verify = costs["verify"]
+    for width in range(2, len(verify) + 1):
+        if verify[width - 1] <= verify[width - 2]:
+            print(f"warning: a pass over {width} tokens timed no slower than one over "
+                  f"{width - 1}; the machine was likely busy, so run again when it is "
+                  f"idle", file=sys.stderr)  # fmt: skip
     for part in ("draft", "catchup", "sample"):
         print(f"{part} per token: {1000 * costs[part]:8.3f} ms")
     if args.output:
