@@ -81,8 +81,8 @@ def read_costs(path: Path) -> StepCosts:
         ) from None
     parts = [*costs.verify, costs.draft, costs.catchup, costs.sample]
     if len(costs.verify) < 2 or min(costs.verify) <= 0.0 or not all(0.0 <= p < 1e3 for p in parts):
-        raise ValueError("verify needs at least 2 positive timings and every cost must be "
-                         "seconds in [0, 1000)")  # fmt: skip
+        raise ValueError(f"verify needs at least 2 positive timings and every cost must be "
+                         f"seconds in [0, 1000), got {costs}")  # fmt: skip
     return costs
 
 

@@ -56,16 +56,23 @@ def measure_steps(args: argparse.Namespace) -> list[dict]:
     return steps
 
 
-def verify_quartiles(steps: list[dict], max_depth: int) -> list[tuple[float, float]]:
-    """Return the lower and upper quartile of the target pass's seconds, per width."""
-    quartiles = []
+def verify_timings(steps: list[dict], max_depth: int) -> list[list[float]]:
+    """Return the target pass's seconds of every step, by width (index 0: one token)."""
+    timings = []
     for depth in range(max_depth + 1):
-        timings = [step["verify"] for step in steps if step["drafted"] == depth]
-        if len(timings) < 2:
-            timings = timings * 2
-        lower, _, upper = statistics.quantiles(timings, n=4)
-        quartiles.append((lower, upper))
-    return quartiles
+        width = [step["verify"] for step in steps if step["drafted"] == depth]
+        if not width:
+            raise RuntimeError(f"no step drafted {depth} tokens; generate more tokens (--n-tokens)")
+        timings.append(width)
+    return timings
+
+
+def quartiles(timings: list[float]) -> tuple[float, float]:
+    """Return the lower and upper quartile; a single timing is both."""
+    if len(timings) < 2:
+        return timings[0], timings[0]
+    lower, _, upper = statistics.quantiles(timings, n=4)
+    return lower, upper
 
 
 def has_mtp_head(model: Path) -> bool:
@@ -100,13 +107,8 @@ def step_costs(steps: list[dict], max_depth: int) -> dict:
     w - 1 tokens. draft is one drafted token, and catchup the MTP context's
     catch-up per token of a drafted step. sample is choosing one token.
     """
-    verify = []
-    for depth in range(max_depth + 1):
-        timings = [step["verify"] for step in steps if step["drafted"] == depth]
-        if not timings:
-            raise RuntimeError(f"no step drafted {depth} tokens; generate more tokens (--n-tokens)")
-        verify.append(statistics.median(timings))
-    # Not empty: max_depth is at least 1, and the loop above found its steps.
+    verify = [statistics.median(width) for width in verify_timings(steps, max_depth)]
+    # Not empty: max_depth is at least 1, and verify_timings found those steps.
     drafted = [step for step in steps if step["drafted"] > 0]
     return {
         "verify": verify,
@@ -176,9 +178,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
 
-    quartiles = verify_quartiles(steps, args.max_depth)
+    timings = verify_timings(steps, args.max_depth)
     for width, seconds in enumerate(costs["verify"], start=1):
-        lower, upper = quartiles[width - 1]
+        lower, upper = quartiles(timings[width - 1])
         print(f"target pass over {width} token{'s' if width > 1 else ''}: {1000 * seconds:8.2f} ms "
               f"(quartiles {1000 * lower:.2f} to {1000 * upper:.2f})")  # fmt: skip
     verify = costs["verify"]

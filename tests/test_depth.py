@@ -236,11 +236,15 @@ def test_early_rejection_keeps_drafting(rejected_step: int) -> None:
     assert 0 not in depths[N_PLAIN_FIRST:]
 
 
-def drive(controller: DepthController, steps: int, rejected: set[int], draft: float) -> list[int]:
+def drive(
+    controller: DepthController, steps: int, rejected: set[int], draft: float,
+    first_probe_factor: float = 1.0,
+) -> list[int]:  # fmt: skip
     """Drive the controller on the 4B costs and return the depths.
 
     Every draft is accepted, except on the drafted steps whose index (counting
-    drafted steps from 0) is in ``rejected``.
+    drafted steps from 0) is in ``rejected``. The first drafted step's target
+    pass takes ``first_probe_factor`` times its cost.
     """
     depths = []
     for _ in range(steps):
@@ -250,6 +254,8 @@ def drive(controller: DepthController, steps: int, rejected: set[int], draft: fl
         catchup = (depth + 1) * CATCHUP if depth else 0.0
         sample = (accepted + 1) * SAMPLE
         verify = cpu_4b_verify(depth + 1)
+        if depth and n_drafted == 0:
+            verify *= first_probe_factor
         controller.observe(depth, accepted, depth * draft, verify, catchup, sample)
         depths.append(depth)
     return depths
@@ -282,17 +288,8 @@ def test_slow_first_probe_retried_soon() -> None:
     # The first probe's draft is accepted, but its target pass takes 1.3 times
     # its cost, so drafting looks unable to gain. A single timing is weak
     # evidence, so the next probe comes after a short wait, not after 64 steps.
-    depths: list[int] = []
     with DepthController(4) as controller:
-        for _ in range(40):
-            depth = controller.choose()
-            verify = cpu_4b_verify(depth + 1)
-            if depth and not any(depths):
-                verify *= 1.3
-            catchup = (depth + 1) * CATCHUP if depth else 0.0
-            draft = depth * CPU_VERIFY_1 / 8
-            controller.observe(depth, depth, draft, verify, catchup, (depth + 1) * SAMPLE)
-            depths.append(depth)
+        depths = drive(controller, 40, set(), CPU_VERIFY_1 / 8, first_probe_factor=1.3)
     probes = [i for i, depth in enumerate(depths) if depth > 0]
     assert probes[0] == N_PLAIN_FIRST
     assert len(probes) > 1
