@@ -41,12 +41,15 @@ class StepCosts:
         draft: one drafted token.
         catchup: the MTP context's catch-up, per token of a drafted step.
         sample: choosing one token.
+        switch: what a target pass over 1, 2, ... tokens takes beyond verify
+            right after a pass over another number of tokens (empty: nothing).
     """
 
     verify: tuple[float, ...]
     draft: float
     catchup: float = 0.001
     sample: float = 0.0002
+    switch: tuple[float, ...] = ()
 
 
 # Fitted to the fixed-depth rows of docs/benchmarks.md (2 CPU threads): plain
@@ -64,6 +67,15 @@ COSTS = {
         catchup=0.00144,
         sample=0.00008,
     ),
+    # A later run of the same script, which also timed passes right after a
+    # change of width.
+    "4B-switch": StepCosts(
+        verify=(0.0720, 0.1287, 0.1752, 0.2005, 0.2477),
+        draft=0.00955,
+        catchup=0.00146,
+        sample=0.000084,
+        switch=(-0.0013, 0.0023, 0.0035, 0.0055, 0.0002),
+    ),
 }
 
 
@@ -72,9 +84,12 @@ def read_costs(path: Path) -> StepCosts:
     try:
         data = json.loads(path.read_text())
         verify = tuple(float(seconds) for seconds in data["verify"])
+        # Files written before step_costs.py timed changes of width have no switch.
+        switch = tuple(float(seconds) for seconds in data.get("switch", ()))
         costs = StepCosts(verify=verify, draft=float(data["draft"]),
-                          catchup=float(data["catchup"]), sample=float(data["sample"]))  # fmt: skip
-    except (KeyError, TypeError, json.JSONDecodeError) as error:
+                          catchup=float(data["catchup"]), sample=float(data["sample"]),
+                          switch=switch)  # fmt: skip
+    except (AttributeError, KeyError, TypeError, ValueError) as error:
         raise ValueError(
             f"expected the JSON of benchmarks/step_costs.py ({error!r}); write one with "
             "'python benchmarks/step_costs.py MODEL --output FILE'"
@@ -83,6 +98,11 @@ def read_costs(path: Path) -> StepCosts:
     if len(costs.verify) < 2 or min(costs.verify) <= 0.0 or not all(0.0 <= p < 1e3 for p in parts):
         raise ValueError(f"verify needs at least 2 positive timings and every cost must be "
                          f"seconds in [0, 1000), got {costs}")  # fmt: skip
+    # A median difference, so noise can make it negative.
+    if costs.switch and (len(costs.switch) != len(costs.verify)
+                         or not all(-1e3 < s < 1e3 for s in costs.switch)):  # fmt: skip
+        raise ValueError(f"switch needs one value in seconds (-1000, 1000) per verify timing, "
+                         f"got {costs.switch} for {len(costs.verify)} verify timings")  # fmt: skip
     return costs
 
 
@@ -116,8 +136,9 @@ def simulate(
 
     ``program`` is a fixed depth (0 = plain) or ``"auto"``. ``wrong`` contains the
     indices of the generated tokens whose draft is wrong. Every target pass
-    takes its cost times a log-normal factor of spread ``noise``. The first
-    pass of a generation takes 30 % longer, as after loading a model.
+    takes its cost times a log-normal factor of spread ``noise``, plus
+    ``costs.switch`` of its width (if positive) when the width changed. The
+    first pass of a generation takes 30 % longer, as after loading a model.
     """
     controller = DepthController(max_depth) if program == "auto" else None
     if controller:
@@ -135,6 +156,8 @@ def simulate(
         verify = costs.verify[depth] * rng.lognormvariate(0.0, noise)
         if not depths:
             verify *= 1.3
+        elif depths[-1] != depth and depth < len(costs.switch):
+            verify += max(0.0, costs.switch[depth])
         draft = depth * costs.draft
         catchup = (depth + 1) * costs.catchup if depth else 0.0
         sample = (accepted + 1) * costs.sample

@@ -8,11 +8,14 @@ than one over 4, for example, 3 and 4 drafts come out nearly even. This script r
 generations at plain decoding and at each fixed depth, each in a fresh
 process as the benchmark does. It reads every step's times from
 ``session.stats`` and writes their medians as a JSON file, which the
-simulation reads with ``--costs-file``. Run it on an otherwise idle machine.
-Other work on the same cores can move a median many times over, far more
-than the differences between widths that the controller weighs. The script
-prints each width's quartiles and warns when a wider pass timed no slower
-than a narrower one.
+simulation reads with ``--costs-file``. One more generation per run changes
+the width every few steps, in a new order each time, because a pass right
+after a pass of another width can cost more: llama.cpp reuses the previous
+pass's compute graph only when the width stays the same. Run the script on
+an otherwise idle machine. Other work on the same cores can move a median
+many times over, far more than the differences between widths that the
+controller weighs. The script prints each width's quartiles and warns when a
+wider pass timed no slower than a narrower one.
 
     python benchmarks/step_costs.py oracle-4B-a0.95-Q4_K_M.gguf --output 4b.json
     python benchmarks/depth_simulation.py --costs-file 4b.json --oracle oracle-4B-a0.95-Q4_K_M.gguf
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import statistics
 import subprocess
 import sys
@@ -56,6 +60,62 @@ def measure_steps(args: argparse.Namespace) -> list[dict]:
     return steps
 
 
+# Passes per width in a row when measure_switches changes the width.
+BLOCK = 3
+
+
+def measure_switches(args: argparse.Namespace) -> list[dict]:
+    """Generate in blocks of BLOCK passes of one width, the widths in a new order each
+    cycle, for at least two cycles and --n-tokens tokens.
+
+    Return each target pass's width, the previous pass's width and its seconds.
+    """
+    from llamamtp import Session
+
+    passes = []
+    order = random.Random(args.worker_switches)
+    with Session(args.model, n_draft=args.max_depth, draft_n_max=args.draft_n_max, n_ctx=args.n_ctx,
+                 n_threads=args.threads) as session:  # fmt: skip
+        prompt = session.vocab.tokenize(args.prompt, add_special=True, parse_special=True)
+        session.prefill(prompt)
+        n_generated = 0
+        n_cycles = 0
+        previous = 0  # no pass yet: the first one is a warm-up and is not kept
+        # From the second cycle on, every width has passes after another width.
+        while n_cycles < 2 or n_generated < args.n_tokens:
+            widths = list(range(1, args.max_depth + 2))
+            order.shuffle(widths)
+            if widths[0] == previous:
+                widths.append(widths.pop(0))
+            for width in [w for w in widths for _ in range(BLOCK)]:
+                before = session.stats
+                tokens = session.step(n_draft=width - 1, max_tokens=width)
+                after = session.stats
+                n_generated += len(tokens)
+                actual = after.n_drafted - before.n_drafted + 1
+                if previous:
+                    passes.append({"width": actual, "previous": previous,
+                                   "verify": after.t_verify - before.t_verify})  # fmt: skip
+                previous = actual
+            n_cycles += 1
+    return passes
+
+
+def switch_costs(passes: list[dict], max_depth: int) -> list[float]:
+    """Return, by width, the median seconds a target pass takes beyond its median after
+    a pass of the same width, when it follows a pass of another width."""
+    extra = []
+    for width in range(1, max_depth + 2):
+        of_width = [p for p in passes if p["width"] == width]
+        same = [p["verify"] for p in of_width if p["previous"] == width]
+        other = [p["verify"] for p in of_width if p["previous"] != width]
+        if not same or not other:
+            raise RuntimeError(f"too few passes over {width} tokens after a change of width; "
+                               f"generate more tokens (--n-tokens)")  # fmt: skip
+        extra.append(statistics.median(other) - statistics.median(same))
+    return extra
+
+
 def verify_timings(steps: list[dict], max_depth: int) -> list[list[float]]:
     """Return the target pass's seconds of every step, by width (index 0: one token)."""
     timings = []
@@ -85,18 +145,24 @@ def has_mtp_head(model: Path) -> bool:
     return any(value.isdigit() and int(value) > 0 for value in layers)
 
 
-def run_worker(args: argparse.Namespace, depth: int) -> list[dict]:
-    """Run measure_steps in a fresh process, as the benchmark runs each generation."""
+def run_worker(args: argparse.Namespace, depth: int | None, run: int) -> list[dict]:
+    """Run measure_steps at depth, or measure_switches if depth is None, in a fresh
+    process, as the benchmark runs each generation."""
+    if depth is None:
+        worker = ["--worker-switches", str(run)]
+    else:
+        worker = ["--worker-depth", str(depth)]
     command = [
-        sys.executable, __file__, str(args.model), "--worker-depth", str(depth),
+        sys.executable, __file__, str(args.model), *worker,
         "--n-tokens", str(args.n_tokens), "--threads", str(args.threads),
         "--n-ctx", str(args.n_ctx), "--draft-n-max", str(args.draft_n_max),
-        "--prompt", args.prompt,
+        "--max-depth", str(args.max_depth), "--prompt", args.prompt,
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         lines = result.stderr.strip().splitlines() or ["no output"]
-        raise RuntimeError(f"the generation at depth {depth} failed: {lines[-1]}")
+        label = f"at depth {depth}" if depth is not None else "that changes the width"
+        raise RuntimeError(f"the generation {label} failed: {lines[-1]}")
     return json.loads(result.stdout)
 
 
@@ -105,7 +171,8 @@ def step_costs(steps: list[dict], max_depth: int) -> dict:
 
     verify[w - 1] is a target pass over w tokens, from the steps that drafted
     w - 1 tokens. draft is one drafted token, and catchup the MTP context's
-    catch-up per token of a drafted step. sample is choosing one token.
+    catch-up per token of a drafted step. sample is choosing one token. The
+    caller adds switch (see switch_costs).
     """
     verify = [statistics.median(width) for width in verify_timings(steps, max_depth)]
     # Not empty: max_depth is at least 1, and verify_timings found those steps.
@@ -143,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompt", default=DEFAULT_PROMPT, help="prompt text")
     parser.add_argument("--output", type=Path, help="write the costs to this JSON file")
     parser.add_argument("--worker-depth", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--worker-switches", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if not args.model.is_file():
         parser.error(f"model file not found: {args.model}")
@@ -150,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker_depth is not None:
         args.depth = args.worker_depth
         print(json.dumps(measure_steps(args)))
+        return 0
+    if args.worker_switches is not None:
+        print(json.dumps(measure_switches(args)))
         return 0
 
     if args.draft_n_max < 1:
@@ -164,16 +235,23 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"model {args.model} has no MTP (NextN) layers; this script times "
                      f"drafted steps, so it needs a model with an MTP head")  # fmt: skip
 
-    depths = list(range(args.max_depth + 1))
+    # None: the generation that changes the width.
+    programs: list[int | None] = [*range(args.max_depth + 1), None]
     steps = []
+    passes = []
     try:
         for run in range(args.runs):
-            # Rotate the order, so a slow drift of the machine affects every depth alike.
-            shift = run % len(depths)
-            for depth in depths[shift:] + depths[:shift]:
-                print(f"run {run + 1}/{args.runs}: depth {depth}", file=sys.stderr)
-                steps += run_worker(args, depth)
+            # Rotate the order, so a slow drift of the machine affects every program alike.
+            shift = run % len(programs)
+            for depth in programs[shift:] + programs[:shift]:
+                label = f"depth {depth}" if depth is not None else "changing widths"
+                print(f"run {run + 1}/{args.runs}: {label}", file=sys.stderr)
+                if depth is None:
+                    passes += run_worker(args, None, run)
+                else:
+                    steps += run_worker(args, depth, run)
         costs = step_costs(steps, args.max_depth)
+        costs["switch"] = switch_costs(passes, args.max_depth)
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -182,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     for width, seconds in enumerate(costs["verify"], start=1):
         lower, upper = quartiles(timings[width - 1])
         print(f"target pass over {width} token{'s' if width > 1 else ''}: {1000 * seconds:8.2f} ms "
-              f"(quartiles {1000 * lower:.2f} to {1000 * upper:.2f})")  # fmt: skip
+              f"(quartiles {1000 * lower:.2f} to {1000 * upper:.2f}), "
+              f"{1000 * costs['switch'][width - 1]:+.2f} ms after another width")  # fmt: skip
     verify = costs["verify"]
     for width in range(2, len(verify) + 1):
         if verify[width - 1] <= verify[width - 2]:

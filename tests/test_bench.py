@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -133,9 +135,11 @@ def test_step_costs_feed_the_simulation(oracle_tiny_path: Path, tmp_path: Path) 
     result = run_step_costs(oracle_tiny_path, "--max-depth", "2", "--output", str(output))
     assert result.returncode == 0, result.stderr
     assert "target pass over 3 tokens:" in result.stdout
+    assert "ms after another width" in result.stdout
     costs = json.loads(output.read_text())
     assert len(costs["verify"]) == 3
     assert all(seconds > 0 for seconds in costs["verify"])
+    assert len(costs["switch"]) == 3
     assert costs["draft"] > 0
     assert costs["catchup"] > 0
     assert costs["sample"] > 0
@@ -165,6 +169,8 @@ def test_step_costs_model_without_mtp(tiny_llama_path: Path) -> None:
         ('{"verify": [0.1], "draft": 0.01, "catchup": 0.001, "sample": 0.0001}',
          "verify needs at least 2 positive timings"),
         ("not json", "expected the JSON of benchmarks/step_costs.py"),
+        ('{"verify": [0.1, 0.2], "draft": 0.01, "catchup": 0.001, "sample": 0.0001, '
+         '"switch": [0.01]}', "switch needs one value in seconds"),
     ],
 )  # fmt: skip
 def test_depth_simulation_bad_costs_file(content: str, message: str, tmp_path: Path) -> None:
@@ -174,3 +180,18 @@ def test_depth_simulation_bad_costs_file(content: str, message: str, tmp_path: P
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 2
     assert f"cannot read --costs-file {path}: {message}" in result.stderr
+
+
+def test_simulation_charges_a_change_of_width() -> None:
+    spec = importlib.util.spec_from_file_location("depth_simulation", SIMULATION)
+    simulation = importlib.util.module_from_spec(spec)
+    # dataclasses look their module up in sys.modules.
+    sys.modules[spec.name] = simulation
+    spec.loader.exec_module(simulation)
+    costs = simulation.StepCosts(verify=(0.01, 0.02, 0.03), draft=0.0, catchup=0.0, sample=0.0,
+                                 switch=(0.005, 0.0, 0.0))  # fmt: skip
+    rate, depths = simulation.simulate(2, set(), 10, costs, 0.0, random.Random(0), 2)
+    # Three passes over 3 tokens, the first slow as after loading the model,
+    # then one token is left: a plain pass right after passes of another width.
+    assert depths == [2, 2, 2, 0]
+    assert 10 / rate == pytest.approx(1.3 * 0.03 + 2 * 0.03 + 0.01 + 0.005)
