@@ -23,6 +23,7 @@ token would.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import statistics
@@ -43,6 +44,7 @@ class StepCosts:
         sample: choosing one token.
         switch: what a target pass over 1, 2, ... tokens takes beyond verify
             right after a pass over another number of tokens (empty: nothing).
+            simulate counts a negative value, a median of noisy timings, as 0.
     """
 
     verify: tuple[float, ...]
@@ -84,16 +86,21 @@ def read_costs(path: Path) -> StepCosts:
     try:
         data = json.loads(path.read_text())
         verify = tuple(float(seconds) for seconds in data["verify"])
-        # Files written before step_costs.py timed changes of width have no switch.
-        switch = tuple(float(seconds) for seconds in data.get("switch", ()))
         costs = StepCosts(verify=verify, draft=float(data["draft"]),
-                          catchup=float(data["catchup"]), sample=float(data["sample"]),
-                          switch=switch)  # fmt: skip
+                          catchup=float(data["catchup"]), sample=float(data["sample"]))  # fmt: skip
     except (AttributeError, KeyError, TypeError, ValueError) as error:
         raise ValueError(
             f"expected the JSON of benchmarks/step_costs.py ({error!r}); write one with "
             "'python benchmarks/step_costs.py MODEL --output FILE'"
         ) from None
+    # Files written before step_costs.py timed changes of width have no switch.
+    switch = data.get("switch", [])
+    numbers = isinstance(switch, list) and all(
+        isinstance(seconds, (int, float)) and not isinstance(seconds, bool) for seconds in switch
+    )
+    if not numbers:
+        raise ValueError(f"switch must be a list of seconds, got {switch!r}")
+    costs = dataclasses.replace(costs, switch=tuple(float(seconds) for seconds in switch))
     parts = [*costs.verify, costs.draft, costs.catchup, costs.sample]
     if len(costs.verify) < 2 or min(costs.verify) <= 0.0 or not all(0.0 <= p < 1e3 for p in parts):
         raise ValueError(f"verify needs at least 2 positive timings and every cost must be "

@@ -66,11 +66,12 @@ BLOCK = 3
 
 def measure_switches(args: argparse.Namespace) -> list[dict]:
     """Generate in blocks of BLOCK passes of one width, the widths in a new order each
-    cycle, for at least two cycles and --n-tokens tokens.
+    cycle, for --n-tokens tokens and at least two cycles, or until the context is full.
 
     Return each target pass's width, the previous pass's width and its seconds.
     """
     from llamamtp import Session
+    from llamamtp.errors import ContextFullError
 
     passes = []
     order = random.Random(args.worker_switches)
@@ -88,8 +89,14 @@ def measure_switches(args: argparse.Namespace) -> list[dict]:
             if widths[0] == previous:
                 widths.append(widths.pop(0))
             for width in [w for w in widths for _ in range(BLOCK)]:
+                if n_cycles >= 2 and n_generated >= args.n_tokens:
+                    break
                 before = session.stats
-                tokens = session.step(n_draft=width - 1, max_tokens=width)
+                try:
+                    tokens = session.step(n_draft=width - 1, max_tokens=width)
+                except ContextFullError:
+                    # switch_costs reports a width that got too few passes.
+                    return passes
                 after = session.stats
                 n_generated += len(tokens)
                 actual = after.n_drafted - before.n_drafted + 1
@@ -193,8 +200,11 @@ def main(argv: list[str] | None = None) -> int:
         help="deepest fixed depth to time; every depth from plain up to it is run (default: 4)",
     )  # fmt: skip
     parser.add_argument(
-        "--runs", type=int, default=3, help="generations per depth, interleaved (default: 3)"
-    )
+        "--runs", type=int, default=3,
+        help="generations per depth, interleaved, each round with one more that changes the "
+        "width: at least two cycles of 3 passes per width, which can take more than --n-tokens "
+        "(default: 3)",
+    )  # fmt: skip
     parser.add_argument(
         "--n-tokens", type=int, default=128, help="tokens per generation (default: 128)"
     )

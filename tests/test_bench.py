@@ -171,6 +171,10 @@ def test_step_costs_model_without_mtp(tiny_llama_path: Path) -> None:
         ("not json", "expected the JSON of benchmarks/step_costs.py"),
         ('{"verify": [0.1, 0.2], "draft": 0.01, "catchup": 0.001, "sample": 0.0001, '
          '"switch": [0.01]}', "switch needs one value in seconds"),
+        ('{"verify": [0.1, 0.2], "draft": 0.01, "catchup": 0.001, "sample": 0.0001, '
+         '"switch": "12"}', "switch must be a list of seconds"),
+        ('{"verify": [0.1, 0.2], "draft": 0.01, "catchup": 0.001, "sample": 0.0001, '
+         '"switch": ["a", "b"]}', "switch must be a list of seconds"),
     ],
 )  # fmt: skip
 def test_depth_simulation_bad_costs_file(content: str, message: str, tmp_path: Path) -> None:
