@@ -95,10 +95,10 @@ def read_costs(path: Path) -> StepCosts:
         ) from None
     # Files written before step_costs.py timed changes of width have no switch.
     switch = data.get("switch", [])
-    numbers = isinstance(switch, list) and all(
+    all_numbers = isinstance(switch, list) and all(
         isinstance(seconds, (int, float)) and not isinstance(seconds, bool) for seconds in switch
     )
-    if not numbers:
+    if not all_numbers:
         raise ValueError(f"switch must be a list of seconds, got {switch!r}")
     costs = dataclasses.replace(costs, switch=tuple(float(seconds) for seconds in switch))
     parts = [*costs.verify, costs.draft, costs.catchup, costs.sample]

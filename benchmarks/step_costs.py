@@ -95,7 +95,8 @@ def measure_switches(args: argparse.Namespace) -> list[dict]:
                 try:
                     tokens = session.step(n_draft=width - 1, max_tokens=width)
                 except ContextFullError:
-                    # switch_costs reports a width that got too few passes.
+                    # Two cycles may need more room than --n-tokens. switch_costs
+                    # then reports a width that got too few passes.
                     return passes
                 after = session.stats
                 n_generated += len(tokens)
@@ -117,8 +118,9 @@ def switch_costs(passes: list[dict], max_depth: int) -> list[float]:
         same = [p["verify"] for p in of_width if p["previous"] == width]
         other = [p["verify"] for p in of_width if p["previous"] != width]
         if not same or not other:
-            raise RuntimeError(f"too few passes over {width} tokens after a change of width; "
-                               f"generate more tokens (--n-tokens)")  # fmt: skip
+            raise RuntimeError(f"too few passes over {width} tokens: the context filled up "
+                               f"before every width was timed after another width and after "
+                               f"itself, so raise --n-ctx")  # fmt: skip
         extra.append(statistics.median(other) - statistics.median(same))
     return extra
 
