@@ -122,14 +122,15 @@ def test_switches_off_when_text_changes() -> None:
 def test_accepted_probe_probes_deeper() -> None:
     # An extra token costs 0.8 passes: one accepted draft does not yet show a
     # gain, but a deeper fully accepted draft would gain, so the controller
-    # probes at 2 next, and keeps drafting while every draft is accepted.
+    # probes at 2 next, and keeps drafting while every draft is accepted. The
+    # gain is under 10 %, so one step in 17 re-times plain decoding.
     def verify(n_tokens: int) -> float:
         return CPU_VERIFY_1 * (1 + 0.8 * (n_tokens - 1))
 
     with DepthController(4) as controller:
         depths = run(controller, N_PLAIN_FIRST + 20, 1.0, verify, draft=CPU_VERIFY_1 / 10)
         assert depths[N_PLAIN_FIRST : N_PLAIN_FIRST + 2] == [1, 2]
-        assert 0 not in depths[N_PLAIN_FIRST:]
+        assert depths[N_PLAIN_FIRST:].count(0) == 1
 
 
 def slow_first_passes(verify, factor: float, widths: set[int]):
@@ -295,6 +296,36 @@ def test_slow_first_probe_retried_soon() -> None:
     assert len(probes) > 1
     assert probes[1] - probes[0] <= 10
     assert 0 not in depths[probes[1] :]
+
+
+def test_slow_plain_timings_retimed_within_run() -> None:
+    # The first three plain passes take 1.25 times their cost, as during a
+    # slow moment. The first ten drafted steps accept every draft, later ones
+    # 3 drafts in 4, where plain decoding is fastest. Judged against the slow
+    # plain timings, 1 draft looks faster, and without plain steps within the
+    # drafted run they were never timed again.
+    draft = CPU_VERIFY_1 / 8
+    depths: list[int] = []
+    credit = 0.0
+    with DepthController(4) as controller:
+        for _ in range(150):
+            depth = controller.choose()
+            acceptance = 1.0 if sum(d > 0 for d in depths) < 10 else 0.75
+            accepted = 0
+            for _ in range(depth):
+                credit += acceptance
+                if credit < 1.0:
+                    break
+                credit -= 1.0
+                accepted += 1
+            verify = cpu_4b_verify(depth + 1)
+            if depth == 0 and depths.count(0) < N_PLAIN_FIRST:
+                verify *= 1.25
+            catchup = (depth + 1) * CATCHUP if depth else 0.0
+            sample = (accepted + 1) * SAMPLE
+            controller.observe(depth, accepted, depth * draft, verify, catchup, sample)
+            depths.append(depth)
+    assert depths[-30:].count(0) >= 25
 
 
 def test_losing_runs_cost_about_one_percent() -> None:
