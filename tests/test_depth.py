@@ -304,27 +304,16 @@ def test_slow_plain_timings_retimed_within_run() -> None:
     # 3 drafts in 4, where plain decoding is fastest. Judged against the slow
     # plain timings, 1 draft looks faster, and without plain steps within the
     # drafted run they were never timed again.
+    slow_plain = [1.25] * N_PLAIN_FIRST
+
+    def verify(n_tokens: int) -> float:
+        factor = slow_plain.pop() if n_tokens == 1 and slow_plain else 1.0
+        return cpu_4b_verify(n_tokens) * factor
+
     draft = CPU_VERIFY_1 / 8
-    depths: list[int] = []
-    credit = 0.0
     with DepthController(4) as controller:
-        for _ in range(150):
-            depth = controller.choose()
-            acceptance = 1.0 if sum(d > 0 for d in depths) < 10 else 0.75
-            accepted = 0
-            for _ in range(depth):
-                credit += acceptance
-                if credit < 1.0:
-                    break
-                credit -= 1.0
-                accepted += 1
-            verify = cpu_4b_verify(depth + 1)
-            if depth == 0 and depths.count(0) < N_PLAIN_FIRST:
-                verify *= 1.25
-            catchup = (depth + 1) * CATCHUP if depth else 0.0
-            sample = (accepted + 1) * SAMPLE
-            controller.observe(depth, accepted, depth * draft, verify, catchup, sample)
-            depths.append(depth)
+        run(controller, N_PLAIN_FIRST + 10, 1.0, verify, draft)
+        depths = run(controller, 137, 0.75, verify, draft)
     assert depths[-30:].count(0) >= 25
 
 
