@@ -122,15 +122,14 @@ def test_switches_off_when_text_changes() -> None:
 def test_accepted_probe_probes_deeper() -> None:
     # An extra token costs 0.8 passes: one accepted draft does not yet show a
     # gain, but a deeper fully accepted draft would gain, so the controller
-    # probes at 2 next, and keeps drafting while every draft is accepted. The
-    # gain is under 10 %, so one step in 17 re-times plain decoding.
+    # probes at 2 next, and keeps drafting while every draft is accepted.
     def verify(n_tokens: int) -> float:
         return CPU_VERIFY_1 * (1 + 0.8 * (n_tokens - 1))
 
     with DepthController(4) as controller:
         depths = run(controller, N_PLAIN_FIRST + 20, 1.0, verify, draft=CPU_VERIFY_1 / 10)
         assert depths[N_PLAIN_FIRST : N_PLAIN_FIRST + 2] == [1, 2]
-        assert depths[N_PLAIN_FIRST:].count(0) == 1
+        assert 0 not in depths[N_PLAIN_FIRST:]
 
 
 def slow_first_passes(verify, factor: float, widths: set[int]):
@@ -296,25 +295,6 @@ def test_slow_first_probe_retried_soon() -> None:
     assert len(probes) > 1
     assert probes[1] - probes[0] <= 10
     assert 0 not in depths[probes[1] :]
-
-
-def test_slow_plain_timings_retimed_within_run() -> None:
-    # The first three plain passes take 1.25 times their cost, as during a
-    # slow moment. The first ten drafted steps accept every draft, later ones
-    # 3 drafts in 4, where plain decoding is fastest. Judged against the slow
-    # plain timings, 1 draft looks faster, and without plain steps within the
-    # drafted run they were never timed again.
-    slow_plain = [1.25] * N_PLAIN_FIRST
-
-    def verify(n_tokens: int) -> float:
-        factor = slow_plain.pop() if n_tokens == 1 and slow_plain else 1.0
-        return cpu_4b_verify(n_tokens) * factor
-
-    draft = CPU_VERIFY_1 / 8
-    with DepthController(4) as controller:
-        run(controller, N_PLAIN_FIRST + 10, 1.0, verify, draft)
-        depths = run(controller, 137, 0.75, verify, draft)
-    assert depths[-30:].count(0) >= 25
 
 
 def test_losing_runs_cost_about_one_percent() -> None:

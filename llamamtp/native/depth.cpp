@@ -76,27 +76,6 @@ constexpr double k_explore_discount = 0.15;
 // k_loss_allowance plain steps' time against plain decoding (see choose).
 constexpr double k_hope_errors = 1.0;
 constexpr double k_loss_allowance = 4.0;
-// Within a drafted run whose depth promises less than k_refresh_gain times
-// plain decoding, one step in k_refresh_steps + 1 is plain, so that the
-// comparison rests on a recent plain timing. Outside such steps plain steps
-// are timed only while the session decodes plainly, so a slow moment during
-// those timings lasted for the whole run. On the 4B model at alpha 0.75 (2
-// threads) the first plain steps of one session took 87 to 98 ms, later ones
-// about 72. One draft then looked 2 to 8 % faster than plain decoding, while
-// it was 12 % slower. The session drafted 1 token on all its remaining steps,
-// as in 2 of 7 rounds of a 512-token benchmark (about 260 steps each).
-// Such a timing counts with weight k_refresh_weight. It is taken relative to
-// the speed factor, which the passes of the depth in use keep current, so it
-// does not move that factor.
-//
-// NOTE: a depth that promises 10 % or more gets no such step. In 1 of 5
-// rounds of the same benchmark after this change, the session drafted 2
-// tokens on 204 steps, 19 % slower than plain decoding, and took 4 plain
-// steps in all. A plain step after a wait that grows with the promised gain
-// would catch that too.
-constexpr int64_t k_refresh_steps = 16;
-constexpr double k_refresh_gain = 1.1;
-constexpr double k_refresh_weight = 0.5;
 // Bounds on a single timing, as multiples of the plain step's estimate: the
 // first passes after loading a model fault its pages in and can take many
 // times longer than the rest. A draft pass runs one layer plus the output
@@ -142,7 +121,7 @@ constexpr double k_max_outlier_ratio = 2.0;
 constexpr int64_t k_speed_min_timings = 5;
 constexpr double k_speed_weight = 0.5;
 
-double blend(double average, double value, int64_t n, depth_controller::early_timings & early, double min_weight = 0.0) {
+double blend(double average, double value, int64_t n, depth_controller::early_timings & early) {
     value = std::max(0.0, value);
     if (n <= k_min_observations) {
         early[n - 1] = value;
@@ -156,7 +135,7 @@ double blend(double average, double value, int64_t n, depth_controller::early_ti
         }
         return sum / (double) n;
     }
-    const double weight = std::max({k_time_weight, 1.0 / (double) n, min_weight});
+    const double weight = std::max(k_time_weight, 1.0 / (double) n);
     return average + weight * (std::min(value, k_max_outlier_ratio * average) - average);
 }
 
@@ -342,7 +321,6 @@ int32_t depth_controller::choose(int32_t limit) {
     probing_ = false;
     int32_t depth = 0;
     bool explored = false;
-    bool refresh = false;
 
     if (limit <= 0) {
         depth = 0;
@@ -443,13 +421,8 @@ int32_t depth_controller::choose(int32_t limit) {
                 }
             }
             explored = depth != settled;
-            if (depth > 0 && drafted_since_plain_ >= k_refresh_steps && expected_rate(depth) < k_refresh_gain * plain) {
-                depth = 0;  // a plain step that keeps the run (see k_refresh_steps)
-                explored = false;
-                refresh = true;
-            }
         }
-        if (depth == 0 && !cut_short && !refresh) {
+        if (depth == 0 && !cut_short) {
             if (in_drafted_run_) {
                 end_drafted_run();
             }
@@ -469,7 +442,6 @@ int32_t depth_controller::choose(int32_t limit) {
     }
 
     next_probe_depth_ = 0;
-    refreshing_ = refresh;
     last_depth_ = depth;
     if (depth > 0) {
         explored_ = explored;
@@ -495,15 +467,11 @@ void depth_controller::observe_step(int32_t drafted, int32_t accepted, double t_
     if (drafted == 0) {
         // Warm-up steps (the first of each kind) only count toward the step counter.
         if (plain_seen_++ > 0) {
-            drafted_since_plain_ = 0;
             const double seconds = bounded(t_verify, verify_seconds(1), k_max_plain_ratio);
-            if (!refreshing_) {
-                track_speed(seconds, verify_base_, n_plain_timed_);
-            }
+            track_speed(seconds, verify_base_, n_plain_timed_);
             n_plain_timed_++;
             n_sample_timed_++;
-            const double weight = refreshing_ ? k_refresh_weight : 0.0;
-            verify_base_ = blend(verify_base_, seconds / time_scale_, n_plain_timed_, early_base_, weight);
+            verify_base_ = blend(verify_base_, seconds / time_scale_, n_plain_timed_, early_base_);
             sample_per_token_ = blend(sample_per_token_, t_sample / n_sampled, n_sample_timed_, early_sample_);
         }
         return;
@@ -514,7 +482,6 @@ void depth_controller::observe_step(int32_t drafted, int32_t accepted, double t_
     // only delays drafting until the next probe.
     double seconds = 0.0;  // the step's time, with each part bounded like the estimates
     {
-        drafted_since_plain_++;
         n_draft_timed_++;
         n_sample_timed_++;
         sample_per_token_ = blend(sample_per_token_, t_sample / n_sampled, n_sample_timed_, early_sample_);

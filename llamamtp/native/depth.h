@@ -115,8 +115,6 @@ private:
     int64_t n_plain_timed_ = 0;
     int64_t n_draft_timed_ = 0;
     int64_t n_sample_timed_ = 0;
-    int64_t drafted_since_plain_ = 0;  // drafted steps since the last timed plain step
-    bool refreshing_ = false;  // the step chosen last is a plain step that re-times plain decoding within a drafted run
 
     std::vector<int64_t> histogram_;
 };
